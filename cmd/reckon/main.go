@@ -1,0 +1,104 @@
+// Command reckon is the Reckon billing service and its command-line tool:
+// one binary for the server (reckon serve) and every operator task.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		fmt.Fprintln(os.Stderr, "reckon:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status and no further message.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+const usageText = `reckon — a self-hosted billing service with Azure-compatible billing APIs.
+
+Usage:
+  reckon serve [flags]              run the server (reckon serve --demo for a demo)
+  reckon ingest [flags] FILE        send usage records (JSON array or NDJSON) to a server or a store
+  reckon subscription put|get|list  manage subscriptions through a server
+  reckon meter put|get|list         manage meters through a server
+  reckon bench [flags]              measure ingestion and UsageAggregates (see BENCHMARKS.md)
+  reckon version                    print the version
+
+Run "reckon COMMAND -h" for a command's flags. Every flag can also be set
+through the environment as RECKON_<FLAG> (for example RECKON_DB, RECKON_ADDR).
+`
+
+// run is the whole program, with its dependencies on the process passed in.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usageText)
+		return exitError(2)
+	}
+	env := environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, env, rest)
+	case "ingest":
+		return runIngest(ctx, env, rest)
+	case "subscription", "subscriptions":
+		return runResource(ctx, env, "subscriptions", rest)
+	case "meter", "meters":
+		return runResource(ctx, env, "meters", rest)
+	case "bench":
+		return runBench(ctx, env, rest)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "reckon", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usageText)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "reckon: unknown command %q\n\n%s", cmd, usageText)
+		return exitError(2)
+	}
+}
+
+type environment struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}

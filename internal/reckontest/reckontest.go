@@ -1,0 +1,237 @@
+// Package reckontest starts real Reckon servers and stores for tests: SQLite
+// in a temporary directory always, and PostgreSQL (a fresh database per
+// test) when RECKON_TEST_POSTGRES_DSN is set. When that variable is set and
+// PostgreSQL cannot be reached, tests fail rather than skip.
+package reckontest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reckon-billing/reckon/internal/account"
+	"github.com/reckon-billing/reckon/internal/catalog"
+	"github.com/reckon-billing/reckon/internal/httpapi"
+	"github.com/reckon-billing/reckon/internal/store"
+	"github.com/reckon-billing/reckon/internal/usage"
+)
+
+// PostgresEnv names the variable holding the PostgreSQL DSN for tests.
+const PostgresEnv = "RECKON_TEST_POSTGRES_DSN"
+
+// Backend names a store kind under test.
+type Backend string
+
+// Backends.
+const (
+	SQLite   Backend = "sqlite"
+	Postgres Backend = "postgres"
+)
+
+// Backends returns the store kinds to test: SQLite, and PostgreSQL when
+// RECKON_TEST_POSTGRES_DSN is set.
+func Backends() []Backend {
+	if os.Getenv(PostgresEnv) != "" {
+		return []Backend{SQLite, Postgres}
+	}
+	return []Backend{SQLite}
+}
+
+// ForEachBackend runs fn as a subtest for each backend.
+func ForEachBackend(t *testing.T, fn func(t *testing.T, b Backend)) {
+	for _, b := range Backends() {
+		t.Run(string(b), func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// OpenStore opens a fresh, migrated store of kind b, closed at the end of the test.
+func OpenStore(t testing.TB, b Backend) *store.DB {
+	t.Helper()
+	dsn := DSN(t, b)
+	db, err := store.Open(context.Background(), dsn, t.TempDir(), store.Options{SQLiteCacheMiB: 16, MaxConns: 8})
+	if err != nil {
+		t.Fatalf("open %s store: %v", b, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// DSN returns the DSN of a fresh, empty database of kind b: an SQLite file
+// in a temporary directory, or a new PostgreSQL database dropped after the test.
+func DSN(t testing.TB, b Backend) string {
+	t.Helper()
+	if b == SQLite {
+		return "sqlite:" + t.TempDir() + "/reckon.db"
+	}
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		t.Fatalf("%s is not set", PostgresEnv)
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	buf := make([]byte, 6)
+	rand.Read(buf)
+	name := "reckon_test_" + hex.EncodeToString(buf)
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("postgres (from %s) cannot create a test database: %v", PostgresEnv, err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", PostgresEnv, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Clock is a settable clock for tests.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock stopped at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// AdminToken and IngestToken are the tokens of test servers.
+const (
+	AdminToken  = "test-operator-token"
+	IngestToken = "test-ingest-token"
+)
+
+// Options configure a test server.
+type Options struct {
+	Backend Backend
+	// TLS serves HTTPS with httptest's certificate (Server.Client trusts it).
+	TLS bool
+	// Demo accepts any bearer token for reads.
+	Demo bool
+	// Now is the server's clock; nil means time.Now.
+	Now func() time.Time
+	// SettleMargin defaults to one second.
+	SettleMargin   time.Duration
+	MaxIngestBytes int64
+	// Log receives the server's log; nil discards it.
+	Log io.Writer
+}
+
+// Server is a running Reckon server over a real store.
+type Server struct {
+	*httptest.Server
+	DB       *store.DB
+	Accounts *account.Service
+	Catalog  *catalog.Service
+	Usage    *usage.Service
+	API      *httpapi.API
+}
+
+// Start starts a server and stops it at the end of the test.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	if o.Backend == "" {
+		o.Backend = SQLite
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	if o.SettleMargin == 0 {
+		o.SettleMargin = time.Second
+	}
+	w := o.Log
+	if w == nil {
+		w = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(w, nil))
+	db := OpenStore(t, o.Backend)
+	key, err := db.Secret(context.Background(), "continuation-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{DB: db}
+	s.Accounts = account.NewService(db, now)
+	s.Catalog = catalog.NewService(db, now)
+	s.Usage = usage.NewService(db, now, log, usage.Config{SettleMargin: o.SettleMargin})
+	s.API = httpapi.New(httpapi.Config{AdminToken: AdminToken, IngestToken: IngestToken, Demo: o.Demo, MaxIngestBytes: o.MaxIngestBytes},
+		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping})
+	if o.TLS {
+		s.Server = httptest.NewTLSServer(s.API)
+	} else {
+		s.Server = httptest.NewServer(s.API)
+	}
+	t.Cleanup(func() {
+		s.Server.Close()
+		s.Usage.Close()
+	})
+	return s
+}
+
+// Do sends a request with the given bearer token ("" for none) and returns
+// the response with its body read.
+func (s *Server) Do(t testing.TB, method, path, token, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, data
+}
