@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,7 @@ type serveConfig struct {
 	logLevel       string
 	adminToken     string
 	ingestToken    string
+	pprofAddr      string
 }
 
 func runServe(ctx context.Context, env environment, args []string) error {
@@ -61,6 +63,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	fs.IntVar(&c.sqliteCacheMiB, "sqlite-cache-mib", 256, "SQLite page cache per connection, in MiB")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -155,6 +158,14 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	}
 	base := scheme + "://" + displayAddr(ln.Addr().String())
 
+	if c.pprofAddr != "" {
+		go func() {
+			log.Info("profiling endpoint", "url", "http://"+c.pprofAddr+"/debug/pprof/")
+			if err := http.ListenAndServe(c.pprofAddr, pprofMux()); err != nil {
+				log.Warn("profiling endpoint", "err", err)
+			}
+		}()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "url", base)
@@ -301,4 +312,15 @@ func printDemoHelp(env environment, base, certFile, token string, sum demo.Summa
 	fmt.Fprintf(w, "https://management.core.windows.net/ and use any TokenCredential. The SDK sends credentials only over\n")
 	fmt.Fprintf(w, "HTTPS: start with --tls-self-signed and trust the certificate with SSL_CERT_FILE (Go, az) or\n")
 	fmt.Fprintf(w, "NODE_EXTRA_CA_CERTS (Node). See README.md, \"Pointing Azure clients at Reckon\".\n\n")
+}
+
+// pprofMux serves the Go profiler; it is only ever mounted on its own listener.
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }

@@ -1,13 +1,12 @@
 package usage
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ErrMalformedBody is returned by DecodeRecords when the body is neither a
@@ -20,36 +19,40 @@ const MaxRecordsPerRequest = 1_000_000
 // DecodeRecords reads a JSON array of records or NDJSON (one object per
 // line; any whitespace between objects is accepted) and calls fn for each
 // element in order. An element that is valid JSON but not a valid record
-// (wrong types, unknown properties) is passed with a rejection. A body that
-// is not valid JSON returns an error wrapping ErrMalformedBody; so does an
-// error returned by the reader (for example, a body over its size limit),
-// which is returned as is.
+// (wrong types, unknown or repeated properties) is passed with a rejection.
+// A body that is not valid JSON returns an error wrapping ErrMalformedBody;
+// an error of the reader itself (for example a size limit) is returned as is.
+//
+// It reads the body in one pass, token by token, without reflection: this
+// is the hot path of ingestion.
 func DecodeRecords(r io.Reader, fn func(index int, in *RecordInput, rej *Rejection) error) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	first, err := peekNonSpace(br)
-	if err == io.EOF {
-		return nil // an empty body carries no records
-	}
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(br)
-	array := first == '['
-	if array {
-		if _, err := dec.Token(); err != nil {
+	dec := jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true))
+	array := false
+	switch dec.PeekKind() {
+	case '[':
+		if _, err := dec.ReadToken(); err != nil {
 			return malformed(err)
 		}
-	} else if first != '{' {
+		array = true
+	case '{':
+	case 0:
+		if _, err := dec.ReadToken(); err != nil && err != io.EOF {
+			return malformed(err)
+		}
+		return nil // an empty body carries no records
+	default:
 		return fmt.Errorf("%w: expected a JSON array or NDJSON objects", ErrMalformedBody)
 	}
-	index := 0
-	var raw json.RawMessage
-	for {
-		if array && !dec.More() {
+	for index := 0; ; index++ {
+		k := dec.PeekKind()
+		if array && k == ']' {
+			if _, err := dec.ReadToken(); err != nil {
+				return malformed(err)
+			}
 			break
 		}
-		raw = raw[:0]
-		if err := dec.Decode(&raw); err != nil {
+		if k == 0 {
+			_, err := dec.ReadToken()
 			if !array && err == io.EOF {
 				break
 			}
@@ -59,83 +62,140 @@ func DecodeRecords(r io.Reader, fn func(index int, in *RecordInput, rej *Rejecti
 			return fmt.Errorf("%w: more than %d records", ErrMalformedBody, MaxRecordsPerRequest)
 		}
 		var in RecordInput
-		rej := decodeRecord(raw, &in)
+		rej, err := decodeRecord(dec, &in)
+		if err != nil {
+			return malformed(err)
+		}
 		if err := fn(index, &in, rej); err != nil {
 			return err
 		}
-		index++
 	}
 	if array {
-		if _, err := dec.Token(); err != nil {
-			return malformed(err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
+		if k := dec.PeekKind(); k != 0 {
 			return fmt.Errorf("%w: data after the closing bracket", ErrMalformedBody)
+		}
+		if _, err := dec.ReadToken(); err != io.EOF {
+			return malformed(err)
 		}
 	}
 	return nil
 }
 
 func malformed(err error) error {
-	var se *json.SyntaxError
+	if err == nil {
+		return fmt.Errorf("%w: unexpected end", ErrMalformedBody)
+	}
+	var se *jsontext.SyntacticError
 	if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-		return fmt.Errorf("%w: %v", ErrMalformedBody, err)
-	}
-	var ue *json.UnmarshalTypeError
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%w: %v", ErrMalformedBody, err)
-	}
-	if strings.HasPrefix(err.Error(), "invalid character") || strings.HasPrefix(err.Error(), "json:") {
 		return fmt.Errorf("%w: %v", ErrMalformedBody, err)
 	}
 	return err // the reader failed (size limit, connection)
 }
 
-func peekNonSpace(br *bufio.Reader) (byte, error) {
+// Record properties, as bits for the seen-set of decodeRecord.
+const (
+	propID = 1 << iota
+	propSubscription
+	propMeter
+	propQuantity
+	propStart
+	propEnd
+	propResource
+	propLocation
+	propTags
+	propInfo
+	propReported
+)
+
+// decodeRecord reads one element. A record-level problem becomes a
+// rejection (the element is still consumed whole); a syntax error is
+// returned as an error.
+func decodeRecord(dec *jsontext.Decoder, in *RecordInput) (*Rejection, error) {
+	if dec.PeekKind() != '{' {
+		if err := dec.SkipValue(); err != nil {
+			return nil, err
+		}
+		return reject(CodeInvalidRecord, "A record must be a JSON object."), nil
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	var rej *Rejection
+	note := func(r *Rejection) {
+		if rej == nil {
+			rej = r
+		}
+	}
+	seen := 0
 	for {
-		b, err := br.ReadByte()
+		if dec.PeekKind() == '}' {
+			_, err := dec.ReadToken()
+			return rej, err
+		}
+		nameTok, err := dec.ReadToken()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		switch b {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case 0xEF: // a UTF-8 byte order mark
-			if rest, err := br.Peek(2); err == nil && rest[0] == 0xBB && rest[1] == 0xBF {
-				br.Discard(2)
-				continue
+		name := nameTok.String()
+		var str *string
+		var raw *json.RawMessage
+		bit := 0
+		switch name {
+		case "id":
+			str, bit = &in.ID, propID
+		case "subscriptionId":
+			str, bit = &in.SubscriptionID, propSubscription
+		case "meterId":
+			str, bit = &in.MeterID, propMeter
+		case "usageStartTime":
+			str, bit = &in.UsageStartTime, propStart
+		case "usageEndTime":
+			str, bit = &in.UsageEndTime, propEnd
+		case "resourceUri":
+			str, bit = &in.ResourceURI, propResource
+		case "location":
+			str, bit = &in.Location, propLocation
+		case "reportedTime":
+			str, bit = &in.ReportedTime, propReported
+		case "quantity":
+			raw, bit = &in.Quantity, propQuantity
+		case "tags":
+			raw, bit = &in.Tags, propTags
+		case "additionalInfo":
+			raw, bit = &in.AdditionalInfo, propInfo
+		default:
+			note(reject(CodeUnknownProperty, "The record has an unknown property %q.", clip(name)))
+			if err := dec.SkipValue(); err != nil {
+				return nil, err
 			}
+			continue
 		}
-		return b, br.UnreadByte()
-	}
-}
-
-func decodeRecord(raw json.RawMessage, in *RecordInput) *Rejection {
-	if len(raw) == 0 || raw[0] != '{' {
-		return reject(CodeInvalidRecord, "A record must be a JSON object.")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(in); err != nil {
-		var ue *json.UnmarshalTypeError
-		if errors.As(err, &ue) {
-			return reject(CodeInvalidRecord, "The property '%s' must be a %s.", ue.Field, jsonKind(ue.Type.Kind().String()))
+		if seen&bit != 0 {
+			note(reject(CodeInvalidRecord, "The property '%s' appears twice.", name))
 		}
-		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-			return reject(CodeUnknownProperty, "The record has an unknown property %s.", strings.TrimPrefix(msg, "json: unknown field "))
+		seen |= bit
+		switch kind := dec.PeekKind(); {
+		case str != nil && kind == '"':
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			*str = tok.String()
+		case str != nil && kind == 'n':
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, err
+			}
+		case str != nil:
+			note(reject(CodeInvalidRecord, "The property '%s' must be a string.", name))
+			if err := dec.SkipValue(); err != nil {
+				return nil, err
+			}
+		default:
+			v, err := dec.ReadValue()
+			if err != nil {
+				return nil, err
+			}
+			*raw = append((*raw)[:0], v...) // v is only valid until the next read
 		}
-		return reject(CodeInvalidRecord, "The record is not valid: %v.", err)
-	}
-	return nil
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "map", "struct":
-		return "object"
-	default:
-		return goKind
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/money"
 )
@@ -123,6 +125,14 @@ func RecordKey(id string) [16]byte {
 // returns the record, or the reason it is rejected. now is the server's
 // clock; operator reports whether the caller may set reportedTime.
 func Validate(in *RecordInput, now time.Time, operator bool) (Record, *Rejection) {
+	return validate(in, now, operator, nil)
+}
+
+// instanceMemo remembers the instances built for a request: the records of
+// one resource repeat its resourceUri, location, tags and additionalInfo.
+type instanceMemo map[string]Instance
+
+func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo) (Record, *Rejection) {
 	var r Record
 	if in.ID == "" {
 		return r, reject(CodeMissingProperty, "The property 'id' is required.")
@@ -178,11 +188,22 @@ func Validate(in *RecordInput, now time.Time, operator bool) (Record, *Rejection
 			return r, reject(CodeInvalidTime, "The reportedTime %s is in the future.", in.ReportedTime)
 		}
 	}
-	inst, rej := buildInstance(in)
-	if rej != nil {
-		return r, rej
+	var memoKey string
+	if memo != nil {
+		memoKey = in.ResourceURI + "\x00" + in.Location + "\x00" + string(in.Tags) + "\x00" + string(in.AdditionalInfo)
 	}
-	r.Instance = inst
+	if inst, ok := memo[memoKey]; ok && memo != nil {
+		r.Instance = inst
+	} else {
+		inst, rej := buildInstance(in)
+		if rej != nil {
+			return r, rej
+		}
+		r.Instance = inst
+		if memo != nil && len(memo) < 100_000 {
+			memo[memoKey] = inst
+		}
+	}
 	r.Key = RecordKey(r.ID)
 	r.Fingerprint = fingerprint(&r)
 	return r, nil
@@ -203,11 +224,13 @@ func parseQuantity(raw json.RawMessage) (money.Quantity, *Rejection) {
 		return 0, reject(CodeMissingProperty, "The property 'quantity' is required.")
 	}
 	if s[0] == '"' {
-		var str string
-		if err := json.Unmarshal(raw, &str); err != nil {
+		str, err := jsontext.AppendUnquote(nil, s)
+		if err != nil {
 			return 0, reject(CodeInvalidQuantity, "The quantity is not a number.")
 		}
-		s = strings.TrimSpace(str)
+		s = strings.TrimSpace(string(str))
+	} else if c := s[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, reject(CodeInvalidQuantity, "The quantity must be a number or a decimal string.")
 	}
 	if strings.HasPrefix(s, "-") {
 		if _, err := money.ParseQuantity(s[1:]); err == nil {
@@ -302,8 +325,8 @@ func buildInstance(in *RecordInput) (Instance, *Rejection) {
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
+	q, _ := jsontext.AppendQuote(b.AvailableBuffer(), s) // s is valid UTF-8
+	b.Write(q)
 }
 
 // canonicalTags checks that raw is null or an object of string values within
@@ -312,23 +335,46 @@ func canonicalTags(raw json.RawMessage) ([]byte, *Rejection) {
 	if isNull(raw) {
 		return nil, nil
 	}
-	var tags map[string]string
-	if err := json.Unmarshal(raw, &tags); err != nil {
-		return nil, reject(CodeInvalidTags, "The tags must be an object of string values.")
+	bad := reject(CodeInvalidTags, "The tags must be an object of string values.")
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, bad
 	}
-	if len(tags) > MaxTags {
-		return nil, reject(CodeInvalidTags, "A record may carry at most %d tags.", MaxTags)
-	}
-	for k, v := range tags {
+	var tags [][2]string
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return nil, bad
+		}
+		k := name.String() // a token is void after the next read
+		val, err := dec.ReadToken()
+		if err != nil || val.Kind() != '"' {
+			return nil, bad
+		}
+		v := val.String()
 		if k == "" || len(k) > MaxTagNameLength || len(v) > MaxTagValueLength {
 			return nil, reject(CodeInvalidTags, "Tag names must be 1 to %d characters and values at most %d.", MaxTagNameLength, MaxTagValueLength)
 		}
+		tags = append(tags, [2]string{k, v})
+		if len(tags) > MaxTags {
+			return nil, reject(CodeInvalidTags, "A record may carry at most %d tags.", MaxTags)
+		}
 	}
-	if len(tags) == 0 {
-		return []byte("{}"), nil
+	sort.Slice(tags, func(i, j int) bool { return tags[i][0] < tags[j][0] })
+	out := make([]byte, 0, len(raw))
+	out = append(out, '{')
+	for i, t := range tags {
+		if i > 0 {
+			if t[0] == tags[i-1][0] {
+				return nil, reject(CodeInvalidTags, "The tag %q appears twice.", clip(t[0]))
+			}
+			out = append(out, ',')
+		}
+		out, _ = jsontext.AppendQuote(out, t[0])
+		out = append(out, ':')
+		out, _ = jsontext.AppendQuote(out, t[1])
 	}
-	out, _ := json.Marshal(tags) // encoding/json sorts map keys
-	return out, nil
+	return append(out, '}'), nil
 }
 
 // canonicalObject checks that raw is null or a JSON object and returns it in
@@ -378,14 +424,4 @@ func fingerprint(r *Record) int64 {
 	h.Write(r.Instance.Hash[:])
 	sum := h.Sum(nil)
 	return int64(binary.BigEndian.Uint64(sum[:8]))
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

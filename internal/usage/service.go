@@ -96,12 +96,13 @@ type Batch struct {
 	indexes  []int // request index of each record
 	rejected []Rejection
 	total    int
+	memo     instanceMemo
 }
 
 // NewBatch starts a request's batch. operator reports whether the caller may
 // set reportedTime.
 func (s *Service) NewBatch(operator bool) *Batch {
-	return &Batch{operator: operator, now: s.clock()}
+	return &Batch{operator: operator, now: s.clock(), memo: make(instanceMemo)}
 }
 
 // Add validates one decoded element; rej is a decoding rejection, if any.
@@ -109,7 +110,7 @@ func (b *Batch) Add(index int, in *RecordInput, rej *Rejection) {
 	b.total++
 	if rej == nil {
 		var r Record
-		r, rej = Validate(in, b.now, b.operator)
+		r, rej = validate(in, b.now, b.operator, b.memo)
 		if rej == nil {
 			b.records = append(b.records, r)
 			b.indexes = append(b.indexes, index)
