@@ -101,21 +101,24 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
-	pragmas := []string{
-		"journal_mode(WAL)",
-		// FULL: a commit is on disk before the ingest response says so.
-		"synchronous(FULL)",
-		"busy_timeout(10000)",
-		"foreign_keys(ON)",
-		fmt.Sprintf("cache_size(-%d)", opt.SQLiteCacheMiB*1024),
-		"temp_store(MEMORY)",
+	dsn := func(cacheMiB int) string {
+		q := url.Values{}
+		for _, p := range []string{
+			"journal_mode(WAL)",
+			// FULL: a commit is on disk before the ingest response says so.
+			"synchronous(FULL)",
+			"busy_timeout(10000)",
+			"foreign_keys(ON)",
+			fmt.Sprintf("cache_size(-%d)", cacheMiB*1024),
+			"temp_store(MEMORY)",
+		} {
+			q.Add("_pragma", p)
+		}
+		return "file:" + path + "?" + q.Encode()
 	}
-	q := url.Values{}
-	for _, p := range pragmas {
-		q.Add("_pragma", p)
-	}
-	base := "file:" + path + "?"
-	write, err := sql.Open("sqlite", base+q.Encode()+"&_txlock=immediate")
+	// The writer keeps the idempotency index hot in a large cache; readers
+	// mostly scan segments and share the OS page cache.
+	write, err := sql.Open("sqlite", dsn(opt.SQLiteCacheMiB)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -126,7 +129,7 @@ func openSQLite(path string, opt Options) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", base+q.Encode())
+	read, err := sql.Open("sqlite", dsn(min(opt.SQLiteCacheMiB, 32)))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
