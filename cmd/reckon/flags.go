@@ -18,13 +18,31 @@ func envName(flagName string) string {
 	return "RECKON_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseFlags parses args, then fills every flag not given on the command
-// line from its RECKON_* variable.
+// parseFlags parses args, flags and positional arguments in any order
+// ("put ID --json …" as well as "put --json … ID"; "--" ends the flags),
+// then fills every flag not given on the command line from its RECKON_*
+// variable. The positional arguments are left in fs.Args().
 func parseFlags(fs *flag.FlagSet, env environment, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitError(0)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return exitError(0)
+			}
+			return exitError(2)
 		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return exitError(2)
 	}
 	set := map[string]bool{}
