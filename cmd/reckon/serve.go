@@ -137,6 +137,18 @@ func runServe(ctx context.Context, env environment, args []string) error {
 		log.Info("development certificate", "file", path, "trust", "SSL_CERT_FILE="+path+" (Go, az) or NODE_EXTRA_CA_CERTS="+path+" (Node)")
 	}
 
+	var demoSummary demo.Summary
+	if c.demo {
+		// Loaded before listening, so that the first request sees the data.
+		start := time.Now()
+		demoSummary, err = demo.Load(ctx, demo.Services{Accounts: accounts, Catalog: cat, Usage: usageSvc}, time.Now())
+		if err != nil {
+			return fmt.Errorf("serve: demo data: %w", err)
+		}
+		log.Info("demo data loaded", "subscriptions", len(demoSummary.Subscriptions), "meters", demoSummary.Meters,
+			"records", demoSummary.Records, "newRecords", demoSummary.Accepted, "took", time.Since(start).Round(time.Millisecond).String())
+	}
+
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
@@ -169,15 +181,8 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "url", base)
-
 	if c.demo {
-		sum, err := demo.Load(ctx, demo.Services{Accounts: accounts, Catalog: cat, Usage: usageSvc}, time.Now())
-		if err != nil {
-			srv.Close()
-			return fmt.Errorf("serve: demo data: %w", err)
-		}
-		log.Info("demo data loaded", "subscriptions", len(sum.Subscriptions), "meters", sum.Meters, "records", sum.Records, "newRecords", sum.Accepted)
-		printDemoHelp(env, base, certFile, c.adminToken, sum)
+		printDemoHelp(env, base, certFile, c.adminToken, demoSummary)
 	}
 
 	select {
