@@ -228,18 +228,21 @@ func (a *API) authenticate(need role, next http.Handler) http.Handler {
 			return
 		}
 		var c caller
+		var granted role
 		switch {
 		case a.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.AdminToken)) == 1:
-			c.operator = true
-		case need <= roleIngest && a.cfg.IngestToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.IngestToken)) == 1:
-		case need == roleReader && a.cfg.Demo:
+			c.operator, granted = true, roleOperator
+		case a.cfg.IngestToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.IngestToken)) == 1:
+			granted = roleIngest
+		case a.cfg.Demo:
+			granted = roleReader // demo mode: any bearer token may read
 		default:
-			if need == roleReader || need == roleIngest {
-				a.unauthorized(w, r, "InvalidAuthenticationToken", "The access token is invalid.")
-				return
-			}
+			a.unauthorized(w, r, "InvalidAuthenticationToken", "The access token is invalid.")
+			return
+		}
+		if granted < need || (granted == roleIngest && need == roleReader) {
 			writeError(w, r, a.log, &billing.Error{Kind: billing.KindForbidden, Code: "AuthorizationFailed",
-				Message: "The client does not have authorization to perform this operator action."})
+				Message: fmt.Sprintf("The client does not have authorization to perform action '%s %s'.", r.Method, clipPath(r.URL.Path))})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))

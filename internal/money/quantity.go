@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -93,8 +94,12 @@ func parsePlain(s string) (Quantity, bool) {
 	return Quantity(v), true
 }
 
+// quantitySyntax is a plain decimal number with an optional exponent; no
+// signs but a leading minus, no hexadecimal, no fractions.
+var quantitySyntax = regexp.MustCompile(`^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
 func parseGeneral(s string) (Quantity, error) {
-	if s == "" || strings.ContainsAny(s, " \t\n/_") || strings.EqualFold(s, "nan") || strings.Contains(strings.ToLower(s), "inf") {
+	if !quantitySyntax.MatchString(s) {
 		return 0, ErrQuantitySyntax
 	}
 	if len(s) > 64 {

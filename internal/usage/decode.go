@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,11 @@ const MaxRecordsPerRequest = 1_000_000
 // It reads the body in one pass, token by token, without reflection: this
 // is the hot path of ingestion.
 func DecodeRecords(r io.Reader, fn func(index int, in *RecordInput, rej *Rejection) error) error {
-	dec := jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true))
+	br := bufio.NewReaderSize(r, 64<<10)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\xef\xbb\xbf" {
+		br.Discard(3) // a UTF-8 byte order mark, as some Windows tools write
+	}
+	dec := jsontext.NewDecoder(br, jsontext.AllowDuplicateNames(true))
 	array := false
 	switch dec.PeekKind() {
 	case '[':

@@ -190,7 +190,7 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo) 
 	}
 	var memoKey string
 	if memo != nil {
-		memoKey = in.ResourceURI + "\x00" + in.Location + "\x00" + string(in.Tags) + "\x00" + string(in.AdditionalInfo)
+		memoKey = instanceMemoKey(in)
 	}
 	if inst, ok := memo[memoKey]; ok && memo != nil {
 		r.Instance = inst
@@ -272,10 +272,22 @@ func ParseTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	t = t.UTC()
 	if t.Year() < 1 || t.Year() > 9999 {
 		return time.Time{}, errors.New("year out of range")
 	}
-	return t.UTC().Truncate(time.Microsecond), nil
+	return t.Truncate(time.Microsecond), nil
+}
+
+// instanceMemoKey joins the instance fields of a record unambiguously
+// (each is length-prefixed).
+func instanceMemoKey(in *RecordInput) string {
+	b := make([]byte, 0, len(in.ResourceURI)+len(in.Location)+len(in.Tags)+len(in.AdditionalInfo)+16)
+	for _, f := range [][]byte{[]byte(in.ResourceURI), []byte(in.Location), in.Tags, in.AdditionalInfo} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return string(b)
 }
 
 func buildInstance(in *RecordInput) (Instance, *Rejection) {

@@ -3,7 +3,6 @@ package usage
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -40,7 +39,10 @@ type Service struct {
 	queue   chan *pending
 	stop    chan struct{}
 	stopped chan struct{}
-	closeMu sync.Once
+	// closeMu orders Close after every enqueue that saw the service open,
+	// so that the committer drains everything that was queued.
+	closeMu sync.RWMutex
+	closed  bool
 
 	// Observe, when set, is told the outcome of every committed request.
 	Observe func(res Result, err error)
@@ -74,7 +76,12 @@ func NewService(store Store, clock billing.Clock, log *slog.Logger, cfg Config) 
 
 // Close finishes the batches already queued, then stops the committer.
 func (s *Service) Close() {
-	s.closeMu.Do(func() { close(s.stop) })
+	s.closeMu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.stop)
+	}
+	s.closeMu.Unlock()
 	<-s.stopped
 }
 
@@ -187,12 +194,8 @@ func (s *Service) ingest(ctx context.Context, b *Batch) (Result, error) {
 	}
 	if len(p.recs) > 0 {
 		p.status = make([]status, len(p.recs))
-		select {
-		case s.queue <- p:
-		case <-s.stop:
-			return Result{}, billing.Unavailable("ServiceUnavailable", 5, "The server is shutting down; retry the request.")
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
+		if err := s.enqueue(ctx, p); err != nil {
+			return Result{}, err
 		}
 		// Once queued, the batch is committed or fails as a whole; wait for
 		// it even if the caller goes away, so the outcome is never ambiguous
@@ -217,6 +220,21 @@ func (s *Service) ingest(ctx context.Context, b *Batch) (Result, error) {
 		res.Rejected = []Rejection{}
 	}
 	return res, nil
+}
+
+// enqueue hands p to the committer, unless the service is closed.
+func (s *Service) enqueue(ctx context.Context, p *pending) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return billing.Unavailable("ServiceUnavailable", 5, "The server is shutting down; retry the request.")
+	}
+	select {
+	case s.queue <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // resolve maps the GUIDs named by records to internal keys, through cache.
@@ -492,6 +510,3 @@ func (s *Service) commitGroup(group []*pending) (map[instanceRef]int64, error) {
 	}
 	return newInst, nil
 }
-
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("usage: service closed")
