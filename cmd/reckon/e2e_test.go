@@ -174,8 +174,8 @@ func TestServeAndIngest(t *testing.T) {
 				t.Fatalf("meter put: %v %+v\n%s", err, gotMeter, out)
 			}
 		}
-		if r := runCLI(ctx, mapEnv(nil), "meter", "list", "--server", srv.base, "--token", "wrong-token"); r.err == nil || !strings.Contains(r.err.Error(), "AuthorizationFailed") {
-			t.Errorf("meter list with a wrong token: err = %v, want 403 AuthorizationFailed", r.err)
+		if r := runCLI(ctx, mapEnv(nil), "meter", "list", "--server", srv.base, "--token", "wrong-token"); r.err == nil || !strings.Contains(r.err.Error(), "401 InvalidAuthenticationToken") {
+			t.Errorf("meter list with a wrong token: err = %v, want 401 InvalidAuthenticationToken", r.err)
 		}
 
 		// Ingest 61 records in batches of 16 (4 requests), one of which

@@ -55,7 +55,12 @@ func decodeToken(key []byte, q *usage.Query, tok string) (usage.GroupKey, bool) 
 	if len(tok) > 256 {
 		return k, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	for i := 0; i < len(tok); i++ { // the decoder would skip newlines
+		if c := tok[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return k, false
+		}
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok) // Strict: one encoding per token
 	if err != nil || len(raw) < 1+8+3+16 || raw[0] != tokenVersion {
 		return k, false
 	}
