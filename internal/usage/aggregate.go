@@ -146,6 +146,9 @@ func (s *Service) Aggregate(ctx context.Context, q Query) (Page, error) {
 	}
 	err = s.store.ScanSegments(ctx, subKey, q.ReportedStart.UnixMicro(), q.ReportedEnd.UnixMicro(), func(_ int64, data []byte) error {
 		return DecodeSegment(data, func(r *StoredRecord) error {
+			if q.After != nil && lastBucket(r, q.Granularity) < q.After.Bucket {
+				return nil // every part of it was on earlier pages
+			}
 			k := GroupKey{MeterKey: r.MeterKey}
 			if q.ShowDetails {
 				k.InstanceKey = r.InstanceKey
@@ -211,4 +214,17 @@ func (s *Service) Aggregate(ctx context.Context, q Query) (Page, error) {
 		}
 	}
 	return page, nil
+}
+
+// lastBucket is the start (Unix seconds) of the last bucket r falls in.
+func lastBucket(r *StoredRecord, g Granularity) int64 {
+	end := r.End
+	if end > r.Start {
+		end-- // the interval is half-open
+	}
+	hour := floorDiv(end, microsPerHour) * 3600
+	if g == Daily {
+		return floorDiv(hour, secondsPerDay) * secondsPerDay
+	}
+	return hour
 }
