@@ -2,9 +2,178 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/reckon-billing/reckon/internal/bench"
 )
 
+const benchUsage = `Usage:
+  reckon bench ingest [flags]       HTTP ingestion vs the raw idempotent bulk load of the same records
+  reckon bench aggregates [flags]   UsageAggregates latency, paging rows/s and RSS vs a raw segment scan
+
+Each benchmark starts a Reckon server in this process (real store, real HTTP API on
+127.0.0.1) and measures a baseline in the same run. SQLite runs in a temporary
+directory; --db postgres://… uses fresh databases on that server, dropped afterwards.
+--small runs a smoke-test size in well under a minute. See BENCHMARKS.md.
+Run "reckon bench ingest -h" or "reckon bench aggregates -h" for the flags.
+`
+
 func runBench(ctx context.Context, env environment, args []string) error {
-	return errors.New("bench: not built yet")
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, benchUsage)
+		return exitError(2)
+	}
+	switch args[0] {
+	case "ingest":
+		return runBenchIngest(ctx, env, args[1:])
+	case "aggregates", "usageaggregates":
+		return runBenchAggregates(ctx, env, args[1:])
+	case "-h", "--help", "help":
+		fmt.Fprint(env.stdout, benchUsage)
+		return nil
+	default:
+		fmt.Fprintf(env.stderr, "reckon bench: unknown benchmark %q\n\n%s", args[0], benchUsage)
+		return exitError(2)
+	}
+}
+
+// benchCommon are the flags both benchmarks take.
+type benchCommon struct {
+	db, tmp, json string
+	small, keep   bool
+	quiet         bool
+}
+
+func (c *benchCommon) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.db, "db", "", "PostgreSQL server (postgres://…) to create fresh databases on; empty for SQLite in a temporary directory")
+	fs.StringVar(&c.tmp, "tmp", "", "directory for temporary SQLite stores (default: the system's temporary directory)")
+	fs.StringVar(&c.json, "json", "", "also write the results to this file as JSON")
+	fs.BoolVar(&c.small, "small", false, "smoke-test sizes (flags given explicitly still apply)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the stores instead of removing them")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines on standard error")
+}
+
+func (c *benchCommon) spec() bench.StoreSpec {
+	return bench.StoreSpec{PostgresDSN: c.db, TempDir: c.tmp, Keep: c.keep}
+}
+
+// setFlags lists the flags given on the command line or through RECKON_*.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+func runBenchIngest(ctx context.Context, env environment, args []string) error {
+	fs := newFlagSet(env, "bench ingest")
+	var common benchCommon
+	common.register(fs)
+	d := bench.DefaultIngest()
+	records := fs.Int("records", d.Records, "records to send (N)")
+	clients := fs.Int("clients", d.Clients, "concurrent HTTP clients (C)")
+	batch := fs.Int("batch", d.Batch, "records per request body (B)")
+	subs := fs.Int("subscriptions", d.Subscriptions, "subscriptions the records belong to")
+	meters := fs.Int("meters", d.Meters, "meters the records use")
+	instances := fs.Int("instances", d.InstancesPerSubscription, "resources (instances) per subscription")
+	baselineTx := fs.Int("baseline-tx", d.BaselineTxRecords, "records per transaction of the raw baseline")
+	noBaseline := fs.Bool("no-baseline", false, "skip the raw baseline")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench ingest: unexpected argument %q", fs.Arg(0))
+	}
+	c := d
+	if common.small {
+		c = bench.SmallIngest()
+	}
+	set := setFlags(fs)
+	apply := func(name string, dst *int, v int) {
+		if set[name] || !common.small {
+			*dst = v
+		}
+	}
+	apply("records", &c.Records, *records)
+	apply("clients", &c.Clients, *clients)
+	apply("batch", &c.Batch, *batch)
+	apply("subscriptions", &c.Subscriptions, *subs)
+	apply("meters", &c.Meters, *meters)
+	apply("instances", &c.InstancesPerSubscription, *instances)
+	apply("baseline-tx", &c.BaselineTxRecords, *baselineTx)
+	c.SkipBaseline = *noBaseline
+	c.Store = common.spec()
+	if !common.quiet {
+		c.Progress = env.stderr
+	}
+	res, err := bench.RunIngest(ctx, c)
+	return finishBench(env, &common, res, err, func() { bench.WriteIngest(env.stdout, res) })
+}
+
+func runBenchAggregates(ctx context.Context, env environment, args []string) error {
+	fs := newFlagSet(env, "bench aggregates")
+	var common benchCommon
+	common.register(fs)
+	d := bench.DefaultAggregates()
+	reuse := fs.String("reuse", "", "keep the data set in this directory and reuse it in later runs of the same size")
+	records := fs.Int("records", d.Records, "records in the data set (N)")
+	subs := fs.Int("subscriptions", d.Subscriptions, "subscriptions (S)")
+	series := fs.Int("series", d.Series, "instance×meter series per subscription")
+	meters := fs.Int("meters", d.Meters, "meters")
+	loadBatch := fs.Int("load-batch", d.LoadBatch, "records per load transaction")
+	loadCache := fs.Int("load-cache-mib", d.LoadCacheMiB, "SQLite page cache while loading, in MiB")
+	firstPages := fs.Int("first-page-requests", d.FirstPageRequests, "first pages timed in (a), over different subscriptions")
+	pageSubs := fs.Int("page-subscriptions", d.PageSubscriptions, "subscriptions paged through in (b), per granularity")
+	clients := fs.Int("clients", d.Clients, "concurrent clients in (b) and (c)")
+	rssDuration := fs.Duration("rss-duration", d.RSSDuration, "how long (c) pages while sampling the RSS (0 skips it)")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench aggregates: unexpected argument %q", fs.Arg(0))
+	}
+	c := d
+	if common.small {
+		c = bench.SmallAggregates()
+	}
+	set := setFlags(fs)
+	apply := func(name string, dst *int, v int) {
+		if set[name] || !common.small {
+			*dst = v
+		}
+	}
+	apply("records", &c.Records, *records)
+	apply("subscriptions", &c.Subscriptions, *subs)
+	apply("series", &c.Series, *series)
+	apply("meters", &c.Meters, *meters)
+	apply("load-batch", &c.LoadBatch, *loadBatch)
+	apply("load-cache-mib", &c.LoadCacheMiB, *loadCache)
+	apply("first-page-requests", &c.FirstPageRequests, *firstPages)
+	apply("page-subscriptions", &c.PageSubscriptions, *pageSubs)
+	apply("clients", &c.Clients, *clients)
+	if set["rss-duration"] || !common.small {
+		c.RSSDuration = *rssDuration
+	}
+	c.Reuse = *reuse
+	c.Store = common.spec()
+	if !common.quiet {
+		c.Progress = env.stderr
+	}
+	res, err := bench.RunAggregates(ctx, c)
+	return finishBench(env, &common, res, err, func() { bench.WriteAggregates(env.stdout, res) })
+}
+
+// finishBench prints a result (also when its checks failed), writes the
+// JSON file, and returns the benchmark's error.
+func finishBench[R any](env environment, common *benchCommon, res *R, err error, write func()) error {
+	if res == nil {
+		return err
+	}
+	write()
+	if common.json != "" {
+		if jerr := bench.WriteJSON(common.json, res); jerr != nil && err == nil {
+			err = fmt.Errorf("bench: --json: %w", jerr)
+		}
+	}
+	return err
 }
