@@ -176,38 +176,86 @@ func (t *sqliteIngest) InstanceKeys(ctx context.Context, insts []usage.NewInstan
 	return keys, nil
 }
 
+// keysPerInsert is how many keys one INSERT statement carries on SQLite:
+// fewer statements, and so less per-row overhead, on the hottest path.
+const keysPerInsert = 250
+
 func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
-	ins, err := t.tx.PrepareContext(ctx, `INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return nil, err
-	}
-	defer ins.Close()
-	var sel *sql.Stmt
-	existing := make(map[[16]byte]int64)
-	for i := range rows {
-		r := &rows[i]
-		res, err := ins.ExecContext(ctx, r.Key[:], r.Fingerprint, r.SubscriptionKey)
+	inserted := make(map[[16]byte]bool, len(rows))
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	args := make([]any, 0, 3*keysPerInsert)
+	var missing [][16]byte
+	for len(rows) > 0 {
+		n := min(len(rows), keysPerInsert)
+		st := stmts[n]
+		if st == nil {
+			var err error
+			q := "INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key) VALUES " +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") + " ON CONFLICT DO NOTHING RETURNING record_key"
+			if st, err = t.tx.PrepareContext(ctx, q); err != nil {
+				return nil, err
+			}
+			stmts[n] = st
+		}
+		args = args[:0]
+		for i := range n {
+			r := &rows[i]
+			args = append(args, r.Key[:], r.Fingerprint, r.SubscriptionKey)
+		}
+		res, err := st.QueryContext(ctx, args...)
 		if err != nil {
 			return nil, err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, err
-		} else if n == 1 {
-			continue
-		}
-		if sel == nil {
-			if sel, err = t.tx.PrepareContext(ctx, `SELECT fingerprint FROM usage_record_keys WHERE record_key = ?`); err != nil {
+		var k []byte
+		got := 0
+		for res.Next() {
+			if err := res.Scan(&k); err != nil {
+				res.Close()
 				return nil, err
 			}
-			defer sel.Close()
+			inserted[[16]byte(k)] = true
+			got++
 		}
-		var fp int64
-		if err := sel.QueryRowContext(ctx, r.Key[:]).Scan(&fp); err != nil {
+		res.Close()
+		if err := res.Err(); err != nil {
 			return nil, err
 		}
-		existing[r.Key] = fp
+		if got < n { // some keys existed already
+			for i := range n {
+				if !inserted[rows[i].Key] {
+					missing = append(missing, rows[i].Key)
+				}
+			}
+		}
+		rows = rows[n:]
 	}
-	return existing, nil
+	return t.fingerprints(ctx, missing)
+}
+
+// fingerprints reads the stored fingerprints of keys.
+func (t *sqliteIngest) fingerprints(ctx context.Context, keys [][16]byte) (map[[16]byte]int64, error) {
+	out := make(map[[16]byte]int64, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	sel, err := t.tx.PrepareContext(ctx, `SELECT fingerprint FROM usage_record_keys WHERE record_key = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer sel.Close()
+	for _, k := range keys {
+		var fp int64
+		if err := sel.QueryRowContext(ctx, k[:]).Scan(&fp); err != nil {
+			return nil, err
+		}
+		out[k] = fp
+	}
+	return out, nil
 }
 
 func (t *sqliteIngest) InsertSegments(ctx context.Context, segs []usage.Segment) error {
