@@ -2,12 +2,13 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/usage"
@@ -237,8 +238,9 @@ func renderUsagePage(sub string, q *usage.Query, page usage.Page, next string) [
 }
 
 func writeString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(s)
-	b.Truncate(b.Len() - 1) // Encode appends a newline
+	q, err := jsontext.AppendQuote(b.AvailableBuffer(), s)
+	if err != nil { // invalid UTF-8 cannot come from the store; be safe anyway
+		q, _ = jsontext.AppendQuote(b.AvailableBuffer(), strings.ToValidUTF8(s, "\uFFFD"))
+	}
+	b.Write(q)
 }

@@ -145,7 +145,7 @@ func (s *Service) Aggregate(ctx context.Context, q Query) (Page, error) {
 		sum.Add(v)
 	}
 	err = s.store.ScanSegments(ctx, subKey, q.ReportedStart.UnixMicro(), q.ReportedEnd.UnixMicro(), func(_ int64, data []byte) error {
-		return DecodeSegment(data, func(r *StoredRecord) error {
+		return unpackSegment(data, false, func(r *StoredRecord) error {
 			if q.After != nil && lastBucket(r, q.Granularity) < q.After.Bucket {
 				return nil // every part of it was on earlier pages
 			}

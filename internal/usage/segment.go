@@ -50,6 +50,12 @@ var errCorruptSegment = errors.New("usage: corrupt segment")
 // DecodeSegment unpacks a segment, calling fn for each record. The record
 // passed to fn is reused between calls.
 func DecodeSegment(data []byte, fn func(*StoredRecord) error) error {
+	return unpackSegment(data, true, fn)
+}
+
+// unpackSegment unpacks a segment; without ids, the records passed to fn
+// have an empty ID and decoding allocates nothing (aggregation needs none).
+func unpackSegment(data []byte, ids bool, fn func(*StoredRecord) error) error {
 	if len(data) == 0 || data[0] != segmentFormat {
 		return errCorruptSegment
 	}
@@ -74,7 +80,9 @@ func DecodeSegment(data []byte, fn func(*StoredRecord) error) error {
 		if p == nil || uint64(len(p)) < l {
 			return errCorruptSegment
 		}
-		r.ID = string(p[:l])
+		if ids {
+			r.ID = string(p[:l])
+		}
 		p = p[l:]
 		r.MeterKey = int64(uv())
 		r.InstanceKey = int64(uv())
