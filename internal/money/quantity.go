@@ -102,7 +102,13 @@ func parseGeneral(s string) (Quantity, error) {
 	if !quantitySyntax.MatchString(s) {
 		return 0, ErrQuantitySyntax
 	}
+	if strings.Contains(s, ".") && !strings.ContainsAny(s, "eE") {
+		s = strings.TrimRight(s, "0") // "1.000…0" is 1, however many zeros
+	}
 	if len(s) > 64 {
+		if i := strings.IndexByte(s, '.'); i >= 0 && i <= 40 {
+			return 0, ErrQuantityPrecision // many significant fractional digits
+		}
 		return 0, ErrQuantityRange
 	}
 	// big.Rat accepts exponents exactly; bound the exponent before it allocates.

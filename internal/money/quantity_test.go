@@ -296,3 +296,16 @@ func FuzzParseQuantity(f *testing.F) {
 		}
 	})
 }
+
+func TestParseQuantityLongStrings(t *testing.T) {
+	one := "1." + strings.Repeat("0", 70)
+	if q, err := ParseQuantity(one); err != nil || q.String() != "1" {
+		t.Errorf("ParseQuantity(1.000…0) = %v, %v; want 1", q, err)
+	}
+	if _, err := ParseQuantity("1." + strings.Repeat("0", 70) + "1"); !errors.Is(err, ErrQuantityPrecision) {
+		t.Errorf("a 71st fractional digit: err = %v, want ErrQuantityPrecision", err)
+	}
+	if _, err := ParseQuantity(strings.Repeat("9", 70)); !errors.Is(err, ErrQuantityRange) {
+		t.Errorf("70 integer digits: err = %v, want ErrQuantityRange", err)
+	}
+}
