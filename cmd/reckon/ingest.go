@@ -29,7 +29,7 @@ func runIngest(ctx context.Context, env environment, args []string) error {
 	direct := fs.Bool("direct", false, "write straight into the store (--db, --data-dir) instead of through a server")
 	db := fs.String("db", "", "database DSN for --direct (postgres://…); empty for SQLite in --data-dir")
 	dataDir := fs.String("data-dir", "./reckon-data", "data directory for --direct")
-	batchSize := fs.Int("batch", 10_000, "records per request or transaction")
+	batchSize := fs.Int("batch", 50_000, "records per request or transaction (bigger batches ingest faster; a request must stay under the server's --max-ingest-bytes)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
