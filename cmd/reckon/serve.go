@@ -86,7 +86,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("configuration", "addr", c.addr, "dataDir", c.dataDir, "db", redactedDB(c.db), "tls", c.tlsMode(),
+	log.Info("configuration", "addr", c.addr, "dataDir", c.dataDir, "db", store.RedactDSN(c.db), "tls", c.tlsMode(),
 		"demo", c.demo, "maxIngestBytes", c.maxIngestBytes, "settleMargin", c.settleMargin.String(),
 		"sqliteCacheMiB", c.sqliteCacheMiB, "adminToken", redacted(c.adminToken), "ingestToken", redacted(c.ingestToken), "version", versionString())
 	log.Warn("interim authentication: the operator bearer token (RECKON_ADMIN_TOKEN) may call everything; " + tokenNote)
@@ -241,29 +241,6 @@ func redacted(secret string) string {
 		return "(unset)"
 	}
 	return "(set, redacted)"
-}
-
-func redactedDB(dsn string) string {
-	if dsn == "" {
-		return "(SQLite in the data directory)"
-	}
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		rest := dsn[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
-				rest = rest[:colon] + ":xxxxx" + rest[at:]
-			}
-		}
-		dsn = dsn[:i+3] + rest
-	}
-	if i := strings.Index(dsn, "password="); i >= 0 {
-		end := strings.IndexAny(dsn[i:], "& ")
-		if end < 0 {
-			end = len(dsn) - i
-		}
-		dsn = dsn[:i] + "password=xxxxx" + dsn[i+end:]
-	}
-	return dsn
 }
 
 func displayAddr(a string) string {

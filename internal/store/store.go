@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // the SQLite driver: pure Go, no cgo
@@ -156,7 +156,16 @@ func openPostgres(dsn string, opt Options) (*DB, error) {
 	return &DB{dialect: Postgres, write: db, read: db, desc: "postgres:" + redactDSN(dsn)}, nil
 }
 
-var _ = stdlib.GetDefaultDriver // registers the "pgx" database/sql driver
+// RedactDSN describes a DSN as Open reads it, without its password.
+func RedactDSN(dsn string) string {
+	switch {
+	case dsn == "":
+		return "(SQLite in the data directory)"
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return "postgres://" + redactDSN(dsn)
+	}
+	return dsn // an SQLite path holds no secret
+}
 
 // redactDSN hides the password of a PostgreSQL URL.
 func redactDSN(dsn string) string {
