@@ -28,6 +28,8 @@ const (
 	KindTooLarge
 	// KindUnavailable is a transient condition; the caller should retry (503).
 	KindUnavailable
+	// KindUnsupportedMedia is a body in a format or encoding not accepted (415).
+	KindUnsupportedMedia
 )
 
 // Error is a domain error with an ARM-style code ("InvalidProperty"), a

@@ -12,14 +12,15 @@ import (
 
 // statusByKind is the one place a domain error kind becomes an HTTP status.
 var statusByKind = map[billing.Kind]int{
-	billing.KindInvalid:         http.StatusBadRequest,
-	billing.KindNotFound:        http.StatusNotFound,
-	billing.KindConflict:        http.StatusConflict,
-	billing.KindUnauthenticated: http.StatusUnauthorized,
-	billing.KindForbidden:       http.StatusForbidden,
-	billing.KindTooLarge:        http.StatusRequestEntityTooLarge,
-	billing.KindUnavailable:     http.StatusServiceUnavailable,
-	billing.KindInternal:        http.StatusInternalServerError,
+	billing.KindInvalid:          http.StatusBadRequest,
+	billing.KindNotFound:         http.StatusNotFound,
+	billing.KindConflict:         http.StatusConflict,
+	billing.KindUnauthenticated:  http.StatusUnauthorized,
+	billing.KindForbidden:        http.StatusForbidden,
+	billing.KindTooLarge:         http.StatusRequestEntityTooLarge,
+	billing.KindUnavailable:      http.StatusServiceUnavailable,
+	billing.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
+	billing.KindInternal:         http.StatusInternalServerError,
 }
 
 type armErrorBody struct {

@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"compress/gzip"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/usage"
@@ -12,8 +15,25 @@ import (
 // ingest is POST /metering/v1/usage: a JSON array or NDJSON of records.
 // Each record is accepted or rejected on its own; the accepted ones are
 // committed atomically before the answer.
+//
+// A body with Content-Encoding: gzip is decompressed; the size limit then
+// applies to the decompressed records as well as to what was sent.
 func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
-	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxIngestBytes)
+	var body io.Reader = http.MaxBytesReader(w, r.Body, a.cfg.MaxIngestBytes)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			writeError(w, r, a.log, invalid("InvalidRequestContent", "", "The request body is not valid gzip; nothing was committed."))
+			return
+		}
+		body = &limitedReader{r: zr, left: a.cfg.MaxIngestBytes}
+	default:
+		writeError(w, r, a.log, &billing.Error{Kind: billing.KindUnsupportedMedia, Code: "UnsupportedContentEncoding",
+			Message: "The Content-Encoding '" + clip(enc) + "' is not supported; send identity or gzip."})
+		return
+	}
 	batch := a.deps.Usage.NewBatch(callerOf(r).operator)
 	err := usage.DecodeRecords(body, func(i int, in *usage.RecordInput, rej *usage.Rejection) error {
 		batch.Add(i, in, rej)
@@ -22,7 +42,7 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
-		case errors.As(err, &mbe):
+		case errors.As(err, &mbe) || errors.Is(err, errTooLarge):
 			writeError(w, r, a.log, &billing.Error{Kind: billing.KindTooLarge, Code: "RequestBodyTooLarge",
 				Message: "The request body is larger than the limit of " + byteSize(a.cfg.MaxIngestBytes) + "; nothing was committed. Send smaller batches."})
 		case errors.Is(err, usage.ErrMalformedBody):
@@ -48,4 +68,27 @@ func byteSize(n int64) string {
 		return strconv.FormatInt(n>>10, 10) + " KiB"
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+var errTooLarge = errors.New("httpapi: decompressed body over the limit")
+
+// limitedReader fails with errTooLarge once more than left bytes are read.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
 }
