@@ -37,9 +37,9 @@ func TestEndedWindowStableUnderConcurrentIngestion(t *testing.T) {
 	t.Parallel()
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
 		clock := fastClock{base: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), real: time.Now()}
-		// 10 simulated minutes = 83 ms of real time; a transaction may stay
+		// 30 simulated minutes = 250 ms of real time; a transaction may stay
 		// open for half of it.
-		const settleMargin = 10 * time.Minute
+		const settleMargin = 30 * time.Minute
 		db := reckontest.OpenStore(t, b)
 		svc := usage.NewService(db, clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), usage.Config{SettleMargin: settleMargin})
 		t.Cleanup(svc.Close)
