@@ -35,6 +35,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	batch := a.deps.Usage.NewBatch(callerOf(r).operator)
+	if r.ContentLength > 0 && r.Header.Get("Content-Encoding") == "" {
+		batch.Expect(int(min(r.ContentLength, a.cfg.MaxIngestBytes) / 350)) // a record is about 350 bytes
+	}
 	err := usage.DecodeRecords(body, func(i int, in *usage.RecordInput, rej *usage.Rejection) error {
 		batch.Add(i, in, rej)
 		return nil

@@ -112,6 +112,16 @@ func (s *Service) NewBatch(operator bool) *Batch {
 	return &Batch{operator: operator, now: s.clock(), memo: make(instanceMemo)}
 }
 
+// Expect tells the batch roughly how many records will be added, so that it
+// allocates once.
+func (b *Batch) Expect(n int) {
+	if n > cap(b.records) {
+		n = min(n, MaxRecordsPerRequest)
+		b.records = make([]Record, 0, n)
+		b.indexes = make([]int, 0, n)
+	}
+}
+
 // Add validates one decoded element; rej is a decoding rejection, if any.
 func (b *Batch) Add(index int, in *RecordInput, rej *Rejection) {
 	b.total++
@@ -173,6 +183,13 @@ func (s *Service) ingest(ctx context.Context, b *Batch) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		// The records that stay are compacted in place: records are large, and
+		// a request carries tens of thousands of them.
+		n := len(b.records)
+		p.subKeys = make([]int64, 0, n)
+		p.mtrKeys = make([]int64, 0, n)
+		keep = make([]int, 0, n)
+		kept := 0
 		for i := range b.records {
 			r := &b.records[i]
 			sk, ok1 := subKeys[r.SubscriptionID]
@@ -185,12 +202,17 @@ func (s *Service) ingest(ctx context.Context, b *Batch) (Result, error) {
 				res.Rejected = append(res.Rejected, Rejection{Index: b.indexes[i], ID: clip(r.ID), Code: CodeMeterNotFound,
 					Message: fmt.Sprintf("The meter '%s' could not be found.", r.MeterID)})
 			default:
-				p.recs = append(p.recs, *r)
+				if kept != i {
+					b.records[kept] = *r
+				}
+				kept++
 				p.subKeys = append(p.subKeys, sk)
 				p.mtrKeys = append(p.mtrKeys, mk)
 				keep = append(keep, b.indexes[i])
 			}
 		}
+		p.recs = b.records[:kept]
+		b.records = nil // the batch is spent
 	}
 	if len(p.recs) > 0 {
 		p.status = make([]status, len(p.recs))
