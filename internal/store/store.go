@@ -46,6 +46,8 @@ type DB struct {
 	// read serves queries; for PostgreSQL it is the same pool as write.
 	read *sql.DB
 	desc string
+	// keys is the SQLite idempotency key log's in-memory side.
+	keys keyLog
 }
 
 // Options tune Open.

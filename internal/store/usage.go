@@ -136,21 +136,32 @@ func (db *DB) Ingest(ctx context.Context, fn func(usage.IngestTx) error) error {
 	if db.dialect == Postgres {
 		return db.ingestPostgres(ctx, fn)
 	}
+	db.keys.mu.Lock() // the key log's memory changes only with commits
+	defer db.keys.mu.Unlock()
 	tx, err := db.write.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock
 	if err != nil {
 		return fmt.Errorf("store: begin ingest: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&sqliteIngest{tx: tx}); err != nil {
+	if err := db.keys.begin(ctx, tx); err != nil {
+		return fmt.Errorf("store: load the key log: %w", err)
+	}
+	kt := &sqliteKeyTx{log: &db.keys, staged: make(map[[16]byte]int64)}
+	if err := fn(&sqliteIngest{tx: tx, keys: kt}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		db.keys.loaded = false
 		return fmt.Errorf("store: commit ingest: %w", err)
 	}
+	db.keys.commit(ctx, db.write, kt)
 	return nil
 }
 
-type sqliteIngest struct{ tx *sql.Tx }
+type sqliteIngest struct {
+	tx   *sql.Tx
+	keys *sqliteKeyTx
+}
 
 func (t *sqliteIngest) InstanceKeys(ctx context.Context, insts []usage.NewInstance) ([]int64, error) {
 	ins, err := t.tx.PrepareContext(ctx, `INSERT INTO usage_instances (subscription_key, instance_hash, instance_data) VALUES (?, ?, ?)
@@ -176,86 +187,12 @@ func (t *sqliteIngest) InstanceKeys(ctx context.Context, insts []usage.NewInstan
 	return keys, nil
 }
 
-// keysPerInsert is how many keys one INSERT statement carries on SQLite:
-// fewer statements, and so less per-row overhead, on the hottest path.
+// keysPerInsert is how many keys one statement carries on SQLite: fewer
+// statements, and so less per-row overhead, on the hottest path.
 const keysPerInsert = 250
 
 func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
-	inserted := make(map[[16]byte]bool, len(rows))
-	stmts := map[int]*sql.Stmt{}
-	defer func() {
-		for _, st := range stmts {
-			st.Close()
-		}
-	}()
-	args := make([]any, 0, 3*keysPerInsert)
-	var missing [][16]byte
-	for len(rows) > 0 {
-		n := min(len(rows), keysPerInsert)
-		st := stmts[n]
-		if st == nil {
-			var err error
-			q := "INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key) VALUES " +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") + " ON CONFLICT DO NOTHING RETURNING record_key"
-			if st, err = t.tx.PrepareContext(ctx, q); err != nil {
-				return nil, err
-			}
-			stmts[n] = st
-		}
-		args = args[:0]
-		for i := range n {
-			r := &rows[i]
-			args = append(args, r.Key[:], r.Fingerprint, r.SubscriptionKey)
-		}
-		res, err := st.QueryContext(ctx, args...)
-		if err != nil {
-			return nil, err
-		}
-		var k []byte
-		got := 0
-		for res.Next() {
-			if err := res.Scan(&k); err != nil {
-				res.Close()
-				return nil, err
-			}
-			inserted[[16]byte(k)] = true
-			got++
-		}
-		res.Close()
-		if err := res.Err(); err != nil {
-			return nil, err
-		}
-		if got < n { // some keys existed already
-			for i := range n {
-				if !inserted[rows[i].Key] {
-					missing = append(missing, rows[i].Key)
-				}
-			}
-		}
-		rows = rows[n:]
-	}
-	return t.fingerprints(ctx, missing)
-}
-
-// fingerprints reads the stored fingerprints of keys.
-func (t *sqliteIngest) fingerprints(ctx context.Context, keys [][16]byte) (map[[16]byte]int64, error) {
-	out := make(map[[16]byte]int64, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	sel, err := t.tx.PrepareContext(ctx, `SELECT fingerprint FROM usage_record_keys WHERE record_key = ?`)
-	if err != nil {
-		return nil, err
-	}
-	defer sel.Close()
-	for _, k := range keys {
-		var fp int64
-		if err := sel.QueryRowContext(ctx, k[:]).Scan(&fp); err != nil {
-			return nil, err
-		}
-		out[k] = fp
-	}
-	return out, nil
+	return t.insertKeys(ctx, rows)
 }
 
 func (t *sqliteIngest) InsertSegments(ctx context.Context, segs []usage.Segment) error {

@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/reckon-billing/reckon/internal/usage"
+)
+
+// On SQLite the idempotency index is kept in two tiers, because inserting
+// random keys into one large B-tree, one commit at a time, rewrites most of
+// its pages into the WAL in every commit:
+//
+//   - usage_key_log receives the keys of each commit, appended in commit
+//     order (cheap: it only grows at its end), and this process keeps those
+//     keys in memory (keyLog.pending) to answer lookups;
+//   - when the log holds mergeThreshold keys, one transaction moves them,
+//     sorted, into usage_record_keys and empties the log.
+//
+// A key is new when it is in neither tier. The in-memory set is rebuilt from
+// the log whenever another connection (another process: "reckon ingest
+// --direct", a restarted server) may have written, which PRAGMA data_version
+// tells; the whole ingest transaction holds keyLog.mu, so the set changes
+// only together with what is committed.
+
+// mergeThreshold is how many logged keys trigger a merge.
+var mergeThreshold = 250_000 // a variable only so that tests can merge small logs
+
+type keyLog struct {
+	mu      sync.Mutex
+	loaded  bool
+	version int64 // data_version after our last commit
+	pending map[[16]byte]int64
+}
+
+// sqliteKeyTx is the key-log side of one ingest transaction.
+type sqliteKeyTx struct {
+	log    *keyLog
+	staged map[[16]byte]int64 // appended in this transaction
+	merged bool               // the log was merged in this transaction
+}
+
+// begin makes the in-memory set current with the database.
+func (l *keyLog) begin(ctx context.Context, tx *sql.Tx) error {
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return err
+	}
+	if l.loaded && v == l.version {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT record_key, fingerprint FROM usage_key_log")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	pending := make(map[[16]byte]int64)
+	var k []byte
+	var fp int64
+	for rows.Next() {
+		if err := rows.Scan(&k, &fp); err != nil {
+			return err
+		}
+		if len(k) != 16 {
+			return fmt.Errorf("store: a logged key of %d bytes", len(k))
+		}
+		pending[[16]byte(k)] = fp
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	l.pending, l.loaded = pending, true
+	return nil
+}
+
+// commit applies a committed transaction's changes to the in-memory set.
+func (l *keyLog) commit(ctx context.Context, db *sql.DB, t *sqliteKeyTx) {
+	if t.merged {
+		clear(l.pending)
+	}
+	for k, fp := range t.staged {
+		if !t.merged {
+			l.pending[k] = fp
+		}
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&l.version); err != nil {
+		l.loaded = false // reload before the next transaction
+	}
+}
+
+// insertKeys is usage.IngestTx.InsertKeys on SQLite.
+func (t *sqliteIngest) insertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
+	kt := t.keys
+	existing := make(map[[16]byte]int64)
+	var look [][16]byte
+	for i := range rows {
+		k := rows[i].Key
+		if fp, ok := kt.log.pending[k]; ok {
+			existing[k] = fp
+		} else if fp, ok := kt.staged[k]; ok {
+			existing[k] = fp
+		} else {
+			look = append(look, k)
+		}
+	}
+	if err := t.lookupKeys(ctx, look, existing); err != nil {
+		return nil, err
+	}
+	var fresh []usage.KeyRow
+	for i := range rows {
+		if _, ok := existing[rows[i].Key]; !ok {
+			fresh = append(fresh, rows[i])
+		}
+	}
+	if err := t.appendKeys(ctx, fresh); err != nil {
+		return nil, err
+	}
+	for _, r := range fresh {
+		kt.staged[r.Key] = r.Fingerprint
+	}
+	if len(kt.log.pending)+len(kt.staged) >= mergeThreshold {
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key)
+			SELECT record_key, fingerprint, subscription_key FROM usage_key_log ORDER BY record_key`); err != nil {
+			return nil, fmt.Errorf("merge the key log: %w", err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM usage_key_log`); err != nil {
+			return nil, fmt.Errorf("empty the key log: %w", err)
+		}
+		kt.merged = true
+	}
+	return existing, nil
+}
+
+// lookupKeys adds to found the keys of usage_record_keys among keys.
+func (t *sqliteIngest) lookupKeys(ctx context.Context, keys [][16]byte, found map[[16]byte]int64) error {
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	args := make([]any, 0, keysPerInsert)
+	for len(keys) > 0 {
+		n := min(len(keys), keysPerInsert)
+		st := stmts[n]
+		if st == nil {
+			var err error
+			if st, err = t.tx.PrepareContext(ctx, "SELECT record_key, fingerprint FROM usage_record_keys WHERE record_key IN ("+placeholders(n)+")"); err != nil {
+				return err
+			}
+			stmts[n] = st
+		}
+		args = args[:0]
+		for i := range n {
+			args = append(args, keys[i][:])
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		var k []byte
+		var fp int64
+		for rows.Next() {
+			if err := rows.Scan(&k, &fp); err != nil {
+				rows.Close()
+				return err
+			}
+			found[[16]byte(k)] = fp
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+// appendKeys appends rows to the key log.
+func (t *sqliteIngest) appendKeys(ctx context.Context, rows []usage.KeyRow) error {
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	args := make([]any, 0, 3*keysPerInsert)
+	for len(rows) > 0 {
+		n := min(len(rows), keysPerInsert)
+		st := stmts[n]
+		if st == nil {
+			var err error
+			q := "INSERT INTO usage_key_log (record_key, fingerprint, subscription_key) VALUES " +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")
+			if st, err = t.tx.PrepareContext(ctx, q); err != nil {
+				return err
+			}
+			stmts[n] = st
+		}
+		args = args[:0]
+		for i := range n {
+			r := &rows[i]
+			args = append(args, r.Key[:], r.Fingerprint, r.SubscriptionKey)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
