@@ -27,7 +27,7 @@ import (
 // only together with what is committed.
 
 // mergeThreshold is how many logged keys trigger a merge.
-var mergeThreshold = 250_000 // a variable only so that tests can merge small logs
+var mergeThreshold = 500_000 // a variable only so that tests can merge small logs
 
 type keyLog struct {
 	mu      sync.Mutex
