@@ -38,18 +38,21 @@ type keyLog struct {
 
 // sqliteKeyTx is the key-log side of one ingest transaction.
 type sqliteKeyTx struct {
-	log    *keyLog
-	staged map[[16]byte]int64 // appended in this transaction
-	merged bool               // the log was merged in this transaction
+	log     *keyLog
+	version int64              // data_version when the transaction began
+	staged  map[[16]byte]int64 // appended in this transaction
+	merged  bool               // the log was merged in this transaction
 }
 
-// begin makes the in-memory set current with the database.
-func (l *keyLog) begin(ctx context.Context, tx *sql.Tx) error {
-	var v int64
-	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+// begin makes the in-memory set current with the database, inside the
+// write transaction t (which keeps every other writer out until it ends).
+func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
+	// data_version changes when another connection commits; this
+	// connection's own commits do not change it.
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&t.version); err != nil {
 		return err
 	}
-	if l.loaded && v == l.version {
+	if l.loaded && t.version == l.version {
 		return nil
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT record_key, fingerprint FROM usage_key_log")
@@ -72,23 +75,21 @@ func (l *keyLog) begin(ctx context.Context, tx *sql.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	l.pending, l.loaded = pending, true
+	l.pending, l.loaded, l.version = pending, true, t.version
 	return nil
 }
 
-// commit applies a committed transaction's changes to the in-memory set.
-func (l *keyLog) commit(ctx context.Context, db *sql.DB, t *sqliteKeyTx) {
+// commit applies a committed transaction's changes to the in-memory set,
+// which is then current with the database as of that commit.
+func (l *keyLog) commit(t *sqliteKeyTx) {
 	if t.merged {
 		clear(l.pending)
-	}
-	for k, fp := range t.staged {
-		if !t.merged {
+	} else {
+		for k, fp := range t.staged {
 			l.pending[k] = fp
 		}
 	}
-	if err := db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&l.version); err != nil {
-		l.loaded = false // reload before the next transaction
-	}
+	l.version = t.version
 }
 
 // insertKeys is usage.IngestTx.InsertKeys on SQLite.

@@ -143,10 +143,10 @@ func (db *DB) Ingest(ctx context.Context, fn func(usage.IngestTx) error) error {
 		return fmt.Errorf("store: begin ingest: %w", err)
 	}
 	defer tx.Rollback()
-	if err := db.keys.begin(ctx, tx); err != nil {
+	kt := &sqliteKeyTx{log: &db.keys, staged: make(map[[16]byte]int64)}
+	if err := db.keys.begin(ctx, tx, kt); err != nil {
 		return fmt.Errorf("store: load the key log: %w", err)
 	}
-	kt := &sqliteKeyTx{log: &db.keys, staged: make(map[[16]byte]int64)}
 	if err := fn(&sqliteIngest{tx: tx, keys: kt}); err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (db *DB) Ingest(ctx context.Context, fn func(usage.IngestTx) error) error {
 		db.keys.loaded = false
 		return fmt.Errorf("store: commit ingest: %w", err)
 	}
-	db.keys.commit(ctx, db.write, kt)
+	db.keys.commit(kt)
 	return nil
 }
 
