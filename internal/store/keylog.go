@@ -17,8 +17,9 @@ import (
 //   - usage_key_log receives the keys of each commit, appended in commit
 //     order (cheap: it only grows at its end), and this process keeps those
 //     keys in memory (keyLog.pending) to answer lookups;
-//   - when the log holds mergeThreshold keys, one transaction moves them,
-//     sorted, into usage_record_keys and empties the log.
+//   - when the log holds mergeThreshold keys, one transaction of its own
+//     (never the records' transaction, whose reported time must stay fresh)
+//     moves them, sorted, into usage_record_keys and empties the log.
 //
 // A key is new when it is in neither tier. The in-memory set is rebuilt from
 // the log whenever another connection (another process: "reckon ingest
@@ -41,7 +42,7 @@ type sqliteKeyTx struct {
 	log     *keyLog
 	version int64              // data_version when the transaction began
 	staged  map[[16]byte]int64 // appended in this transaction
-	merged  bool               // the log was merged in this transaction
+	merged  bool               // the transaction merged the log
 }
 
 // begin makes the in-memory set current with the database, inside the
@@ -122,17 +123,38 @@ func (t *sqliteIngest) insertKeys(ctx context.Context, rows []usage.KeyRow) (map
 	for _, r := range fresh {
 		kt.staged[r.Key] = r.Fingerprint
 	}
-	if len(kt.log.pending)+len(kt.staged) >= mergeThreshold {
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key)
-			SELECT record_key, fingerprint, subscription_key FROM usage_key_log ORDER BY record_key`); err != nil {
-			return nil, fmt.Errorf("merge the key log: %w", err)
-		}
-		if _, err := t.tx.ExecContext(ctx, `DELETE FROM usage_key_log`); err != nil {
-			return nil, fmt.Errorf("empty the key log: %w", err)
-		}
-		kt.merged = true
-	}
 	return existing, nil
+}
+
+// mergeKeyLog moves the key log, sorted, into usage_record_keys in a
+// transaction of its own. The caller holds db.keys.mu.
+func (db *DB) mergeKeyLog(ctx context.Context) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin key merge: %w", err)
+	}
+	defer tx.Rollback()
+	kt := &sqliteKeyTx{log: &db.keys}
+	if err := db.keys.begin(ctx, tx, kt); err != nil {
+		return fmt.Errorf("store: load the key log: %w", err)
+	}
+	if len(db.keys.pending) < mergeThreshold {
+		return nil // another process merged it
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key)
+		SELECT record_key, fingerprint, subscription_key FROM usage_key_log ORDER BY record_key`); err != nil {
+		return fmt.Errorf("store: merge the key log: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_log`); err != nil {
+		return fmt.Errorf("store: empty the key log: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		db.keys.loaded = false
+		return fmt.Errorf("store: commit key merge: %w", err)
+	}
+	kt.merged = true
+	db.keys.commit(kt)
+	return nil
 }
 
 // lookupKeys adds to found the keys of usage_record_keys among keys.

@@ -80,10 +80,15 @@ func TestKeyLogTiers(t *testing.T) {
 	if n := countRows(t, db, "usage_key_log"); n != 3 {
 		t.Fatalf("key log holds %d keys after a failed transaction, want 3", n)
 	}
-	// Reaching the threshold merges the whole log, key 4 included.
+	// Reaching the threshold: the next transaction first merges the whole
+	// log, key 4 included, in a transaction of its own.
 	if got := insertKeys(t, db, false, keyRow(4, 41), keyRow(5, 50)); len(got) != 0 {
 		t.Fatalf("keys 4 and 5 reported existing: %v", got)
 	}
+	if l, m := countRows(t, db, "usage_key_log"), countRows(t, db, "usage_record_keys"); l != 5 || m != 0 {
+		t.Fatalf("at the threshold: log %d, index %d; want 5 and 0", l, m)
+	}
+	insertKeys(t, db, true) // a transaction that fails after the merge
 	if l, m := countRows(t, db, "usage_key_log"), countRows(t, db, "usage_record_keys"); l != 0 || m != 5 {
 		t.Fatalf("after the merge: log %d, index %d; want 0 and 5", l, m)
 	}

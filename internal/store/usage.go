@@ -138,6 +138,13 @@ func (db *DB) Ingest(ctx context.Context, fn func(usage.IngestTx) error) error {
 	}
 	db.keys.mu.Lock() // the key log's memory changes only with commits
 	defer db.keys.mu.Unlock()
+	if len(db.keys.pending) >= mergeThreshold {
+		// In a transaction of its own, before the records' transaction
+		// takes its reported time: a merge may take seconds.
+		if err := db.mergeKeyLog(ctx); err != nil {
+			return err
+		}
+	}
 	tx, err := db.write.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock
 	if err != nil {
 		return fmt.Errorf("store: begin ingest: %w", err)
