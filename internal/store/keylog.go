@@ -21,7 +21,13 @@ import (
 //     (never the records' transaction, whose reported time must stay fresh)
 //     moves them, sorted, into usage_record_keys and empties the log.
 //
-// A key is new when it is in neither tier. The in-memory set is rebuilt from
+// A key is new when it is in neither tier. Most new keys are not looked up in
+// usage_record_keys at all: a Bloom filter over it (keyLog.merged, built in
+// the background after start and kept current by our own merges) says they
+// are certainly absent. Until it is built, or after another process merged
+// (usage_key_merges.generation tells), keys are looked up.
+//
+// The in-memory set is rebuilt from
 // the log whenever another connection (another process: "reckon ingest
 // --direct", a restarted server) may have written, which PRAGMA data_version
 // tells; the whole ingest transaction holds keyLog.mu, so the set changes
@@ -35,6 +41,12 @@ type keyLog struct {
 	loaded  bool
 	version int64 // data_version after our last commit
 	pending map[[16]byte]int64
+
+	// merged covers every key of usage_record_keys as of merge generation
+	// generation; nil when there is none yet.
+	merged     *bloom
+	generation int64
+	building   bool
 }
 
 // sqliteKeyTx is the key-log side of one ingest transaction.
@@ -77,6 +89,13 @@ func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
 		return err
 	}
 	l.pending, l.loaded, l.version = pending, true, t.version
+	var gen int64
+	if err := tx.QueryRowContext(ctx, "SELECT generation FROM usage_key_merges").Scan(&gen); err != nil {
+		return err
+	}
+	if gen != l.generation {
+		l.merged, l.generation = nil, gen // another process merged: the filter misses its keys
+	}
 	return nil
 }
 
@@ -84,6 +103,15 @@ func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
 // which is then current with the database as of that commit.
 func (l *keyLog) commit(t *sqliteKeyTx) {
 	if t.merged {
+		if l.merged != nil {
+			for k := range l.pending {
+				l.merged.add(k)
+			}
+			if l.merged.full() {
+				l.merged = nil // rebuilt larger in the background
+			}
+		}
+		l.generation++
 		clear(l.pending)
 	} else {
 		for k, fp := range t.staged {
@@ -104,7 +132,7 @@ func (t *sqliteIngest) insertKeys(ctx context.Context, rows []usage.KeyRow) (map
 			existing[k] = fp
 		} else if fp, ok := kt.staged[k]; ok {
 			existing[k] = fp
-		} else {
+		} else if kt.log.merged == nil || kt.log.merged.mayContain(k) {
 			look = append(look, k)
 		}
 	}
@@ -148,6 +176,9 @@ func (db *DB) mergeKeyLog(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_log`); err != nil {
 		return fmt.Errorf("store: empty the key log: %w", err)
 	}
+	if _, err := tx.ExecContext(ctx, `UPDATE usage_key_merges SET generation = generation + 1`); err != nil {
+		return fmt.Errorf("store: count the key merge: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		db.keys.loaded = false
 		return fmt.Errorf("store: commit key merge: %w", err)
@@ -155,6 +186,74 @@ func (db *DB) mergeKeyLog(ctx context.Context) error {
 	kt.merged = true
 	db.keys.commit(kt)
 	return nil
+}
+
+// buildKeyFilter builds the Bloom filter over usage_record_keys from a
+// read snapshot and installs it if no merge happened meanwhile. It runs in
+// the background; ingestion looks keys up until it is installed.
+func (db *DB) buildKeyFilter(ctx context.Context) error {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var gen, n int64
+	if err := tx.QueryRowContext(ctx, "SELECT generation FROM usage_key_merges").Scan(&gen); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM usage_record_keys").Scan(&n); err != nil {
+		return err
+	}
+	f := newBloom(int(n)*2 + mergeThreshold)
+	rows, err := tx.QueryContext(ctx, "SELECT record_key FROM usage_record_keys")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var k []byte
+	for rows.Next() {
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		if len(k) == 16 {
+			f.add([16]byte(k))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	db.keys.mu.Lock()
+	defer db.keys.mu.Unlock()
+	if db.keys.loaded && db.keys.generation == gen {
+		db.keys.merged = f
+	}
+	return nil
+}
+
+// maybeBuildKeyFilter starts a background build of the Bloom filter when
+// there is none. The caller holds db.keys.mu.
+func (db *DB) maybeBuildKeyFilter() {
+	if db.keys.merged != nil || db.keys.building || !db.keys.loaded || db.stop == nil {
+		return
+	}
+	db.keys.building = true
+	go func() {
+		defer func() {
+			db.keys.mu.Lock()
+			db.keys.building = false
+			db.keys.mu.Unlock()
+		}()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-db.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		db.buildKeyFilter(ctx) // on failure keys are looked up, and the next ingest tries again
+	}()
 }
 
 // lookupKeys adds to found the keys of usage_record_keys among keys.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -122,5 +124,90 @@ func TestKeyLogSharedFile(t *testing.T) {
 	c := openSQLiteAt(t, path) // a restart
 	if got := insertKeys(t, c, false, keyRow(1, 0), keyRow(2, 0), keyRow(3, 0)); len(got) != 3 {
 		t.Fatalf("a reopened store sees %d of 3 logged keys", len(got))
+	}
+}
+
+// TestKeyFilter: with the Bloom filter over merged keys in place, merged
+// keys are still found, new keys are not, and a merge made by another
+// process invalidates the filter rather than hiding that process's keys.
+func TestKeyFilter(t *testing.T) {
+	old := mergeThreshold
+	mergeThreshold = 3
+	t.Cleanup(func() { mergeThreshold = old })
+	path := filepath.Join(t.TempDir(), "reckon.db")
+	a, b := openSQLiteAt(t, path), openSQLiteAt(t, path)
+	ctx := context.Background()
+
+	insertKeys(t, a, false, keyRow(1, 10), keyRow(2, 20), keyRow(3, 30))
+	insertKeys(t, a, false, keyRow(4, 40)) // merges 1–3 first
+	if m := countRows(t, a, "usage_record_keys"); m != 3 {
+		t.Fatalf("index holds %d keys, want 3", m)
+	}
+	if err := a.buildKeyFilter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.keys.mu.Lock()
+	f := a.keys.merged
+	a.keys.mu.Unlock()
+	if f == nil || !f.mayContain(keyRow(1, 0).Key) || !f.mayContain(keyRow(3, 0).Key) {
+		t.Fatalf("filter %v does not cover the merged keys", f)
+	}
+	got := insertKeys(t, a, false, keyRow(1, 11), keyRow(4, 41), keyRow(9, 90))
+	if len(got) != 2 || got[keyRow(1, 0).Key] != 10 || got[keyRow(4, 0).Key] != 40 {
+		t.Fatalf("existing = %v, want keys 1 (merged) and 4 (logged)", got)
+	}
+
+	// b merges keys of its own (4, 9, 5): a's filter does not know them.
+	insertKeys(t, b, false, keyRow(5, 50))
+	insertKeys(t, b, false, keyRow(6, 60)) // merges 4, 9, 5 first
+	if m := countRows(t, b, "usage_record_keys"); m != 6 {
+		t.Fatalf("index holds %d keys, want 6", m)
+	}
+	got = insertKeys(t, a, false, keyRow(5, 51), keyRow(9, 91), keyRow(6, 61))
+	if len(got) != 3 || got[keyRow(5, 0).Key] != 50 || got[keyRow(9, 0).Key] != 90 || got[keyRow(6, 0).Key] != 60 {
+		t.Fatalf("a sees existing = %v, want b's merged keys 5, 9 and logged key 6", got)
+	}
+
+	// Our own merges keep the filter current.
+	if err := a.buildKeyFilter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insertKeys(t, a, false, keyRow(7, 70), keyRow(8, 80))
+	insertKeys(t, a, false) // merges 6, 7, 8
+	a.keys.mu.Lock()
+	f = a.keys.merged
+	a.keys.mu.Unlock()
+	if f == nil || !f.mayContain(keyRow(7, 0).Key) || !f.mayContain(keyRow(8, 0).Key) {
+		t.Fatal("the filter lost track of our own merge")
+	}
+	if got := insertKeys(t, a, false, keyRow(7, 0), keyRow(8, 0)); len(got) != 2 {
+		t.Fatalf("merged keys 7 and 8 not found: %v", got)
+	}
+}
+
+func TestBloom(t *testing.T) {
+	f := newBloom(100_000)
+	var k [16]byte
+	for i := range 100_000 {
+		binary.LittleEndian.PutUint64(k[:8], uint64(i)*0x9e3779b97f4a7c15)
+		binary.LittleEndian.PutUint64(k[8:], uint64(i)*0xc2b2ae3d27d4eb4f+1)
+		f.add(k)
+	}
+	for i := range 100_000 {
+		binary.LittleEndian.PutUint64(k[:8], uint64(i)*0x9e3779b97f4a7c15)
+		binary.LittleEndian.PutUint64(k[8:], uint64(i)*0xc2b2ae3d27d4eb4f+1)
+		if !f.mayContain(k) {
+			t.Fatalf("key %d added but reported absent", i)
+		}
+	}
+	fp := 0
+	for i := range 100_000 {
+		h := sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16), 'x'})
+		if f.mayContain([16]byte(h[:16])) {
+			fp++
+		}
+	}
+	if fp > 2_000 { // about 1 % expected
+		t.Errorf("%d false positives in 100,000, want about 1,000", fp)
 	}
 }

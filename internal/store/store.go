@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
@@ -48,6 +49,9 @@ type DB struct {
 	desc string
 	// keys is the SQLite idempotency key log's in-memory side.
 	keys keyLog
+	// stop ends background work (SQLite's key filter build) on Close.
+	stop      chan struct{}
+	closeOnce sync.Once
 }
 
 // Options tune Open.
@@ -138,7 +142,7 @@ func openSQLite(path string, opt Options) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	return &DB{dialect: SQLite, write: write, read: read, desc: "sqlite:" + path}, nil
+	return &DB{dialect: SQLite, write: write, read: read, desc: "sqlite:" + path, stop: make(chan struct{})}, nil
 }
 
 func openPostgres(dsn string, opt Options) (*DB, error) {
@@ -194,6 +198,9 @@ func (db *DB) String() string { return db.desc }
 
 // Close closes the store.
 func (db *DB) Close() error {
+	if db.stop != nil {
+		db.closeOnce.Do(func() { close(db.stop) })
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())

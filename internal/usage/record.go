@@ -115,7 +115,10 @@ type Instance struct {
 
 // RecordKey derives the idempotency key of a caller's record id.
 func RecordKey(id string) [16]byte {
-	h := sha256.Sum256([]byte("reckon/usage-record/" + id))
+	const prefix = "reckon/usage-record/"
+	var stack [len(prefix) + MaxIDLength]byte
+	b := append(append(stack[:0], prefix...), id...)
+	h := sha256.Sum256(b)
 	var k [16]byte
 	copy(k[:], h[:16])
 	return k
@@ -129,8 +132,16 @@ func Validate(in *RecordInput, now time.Time, operator bool) (Record, *Rejection
 }
 
 // instanceMemo remembers the instances built for a request: the records of
-// one resource repeat its resourceUri, location, tags and additionalInfo.
-type instanceMemo map[string]Instance
+// one resource repeat its resourceUri, location, tags and additionalInfo. It
+// is keyed by resourceUri (no allocation per record) and holds the last
+// instance built for it, checked field by field.
+type instanceMemo map[string]memoEntry
+
+type memoEntry struct {
+	location   string
+	tags, info []byte
+	inst       Instance
+}
 
 func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo) (Record, *Rejection) {
 	var r Record
@@ -188,12 +199,8 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo) 
 			return r, reject(CodeInvalidTime, "The reportedTime %s is in the future.", in.ReportedTime)
 		}
 	}
-	var memoKey string
-	if memo != nil {
-		memoKey = instanceMemoKey(in)
-	}
-	if inst, ok := memo[memoKey]; ok && memo != nil {
-		r.Instance = inst
+	if e, ok := memo[in.ResourceURI]; ok && e.location == in.Location && bytes.Equal(e.tags, in.Tags) && bytes.Equal(e.info, in.AdditionalInfo) {
+		r.Instance = e.inst
 	} else {
 		inst, rej := buildInstance(in)
 		if rej != nil {
@@ -201,7 +208,7 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo) 
 		}
 		r.Instance = inst
 		if memo != nil && len(memo) < 100_000 {
-			memo[memoKey] = inst
+			memo[in.ResourceURI] = memoEntry{location: in.Location, tags: in.Tags, info: in.AdditionalInfo, inst: inst}
 		}
 	}
 	r.Key = RecordKey(r.ID)
@@ -277,17 +284,6 @@ func ParseTime(s string) (time.Time, error) {
 		return time.Time{}, errors.New("year out of range")
 	}
 	return t.Truncate(time.Microsecond), nil
-}
-
-// instanceMemoKey joins the instance fields of a record unambiguously
-// (each is length-prefixed).
-func instanceMemoKey(in *RecordInput) string {
-	b := make([]byte, 0, len(in.ResourceURI)+len(in.Location)+len(in.Tags)+len(in.AdditionalInfo)+16)
-	for _, f := range [][]byte{[]byte(in.ResourceURI), []byte(in.Location), in.Tags, in.AdditionalInfo} {
-		b = binary.AppendUvarint(b, uint64(len(f)))
-		b = append(b, f...)
-	}
-	return string(b)
 }
 
 func buildInstance(in *RecordInput) (Instance, *Rejection) {
@@ -419,21 +415,16 @@ func isNull(raw json.RawMessage) bool {
 // fingerprint hashes everything that makes a record what it is, so that an
 // identical replay matches and any difference does not.
 func fingerprint(r *Record) int64 {
-	h := sha256.New()
-	var buf [8]byte
-	put := func(v int64) {
-		binary.BigEndian.PutUint64(buf[:], uint64(v))
-		h.Write(buf[:])
-	}
-	h.Write([]byte(r.SubscriptionID))
-	h.Write([]byte(r.MeterID))
-	put(int64(r.Quantity))
-	put(r.Start.UnixMicro())
-	put(r.End.UnixMicro())
+	var stack [160]byte
+	b := append(stack[:0], r.SubscriptionID...)
+	b = append(b, r.MeterID...)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Quantity))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Start.UnixMicro()))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.End.UnixMicro()))
 	if !r.ReportedAt.IsZero() {
-		put(r.ReportedAt.UnixMicro())
+		b = binary.BigEndian.AppendUint64(b, uint64(r.ReportedAt.UnixMicro()))
 	}
-	h.Write(r.Instance.Hash[:])
-	sum := h.Sum(nil)
+	b = append(b, r.Instance.Hash[:]...)
+	sum := sha256.Sum256(b)
 	return int64(binary.BigEndian.Uint64(sum[:8]))
 }
