@@ -62,6 +62,7 @@ type API struct {
 	metrics *metrics
 	// routes lists every operator and metering route, for the OpenAPI check.
 	routes []string
+	quotes quoteCache
 }
 
 // New returns the handler of a Reckon server.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -175,7 +176,7 @@ func (a *API) serveUsageAggregates(w http.ResponseWriter, r *http.Request) error
 		next = baseURL(r) + r.URL.EscapedPath() + "?" + q.encodeWithout("continuationToken") +
 			"&continuationToken=" + encodeToken(a.deps.TokenKey, &uq, *page.Next)
 	}
-	body := renderUsagePage(sub, &uq, page, next)
+	body := renderUsagePage(&a.quotes, sub, &uq, page, next)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
@@ -186,7 +187,7 @@ func (a *API) serveUsageAggregates(w http.ResponseWriter, r *http.Request) error
 // armTime is the time layout of the Commerce APIs: UTC as "+00:00".
 const armTime = "2006-01-02T15:04:05-07:00"
 
-func renderUsagePage(sub string, q *usage.Query, page usage.Page, next string) []byte {
+func renderUsagePage(quotes *quoteCache, sub string, q *usage.Query, page usage.Page, next string) []byte {
 	var b bytes.Buffer
 	b.Grow(len(page.Rows)*700 + 256)
 	name := string(q.Granularity) + "_BRSDT_" + q.ReportedStart.Format("20060102_1504")
@@ -222,7 +223,7 @@ func renderUsagePage(sub string, q *usage.Query, page usage.Page, next string) [
 		b.WriteString(`,"infoFields":{}`)
 		if row.InstanceData != "" {
 			b.WriteString(`,"instanceData":`)
-			writeString(&b, row.InstanceData)
+			b.Write(quotes.quoted(row.InstanceData))
 		}
 		b.WriteString(`,"quantity":`)
 		b.WriteString(row.Quantity.String()) // an exact decimal is a valid JSON number
@@ -235,6 +236,35 @@ func renderUsagePage(sub string, q *usage.Query, page usage.Page, next string) [
 	}
 	b.WriteByte('}')
 	return b.Bytes()
+}
+
+// quoteCache keeps instanceData strings already quoted for JSON: the same
+// few thousand instances fill every page, and escaping them is the most
+// expensive part of rendering one.
+type quoteCache struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+const maxQuoted = 20_000
+
+func (c *quoteCache) quoted(s string) []byte {
+	c.mu.RLock()
+	q, ok := c.m[s]
+	c.mu.RUnlock()
+	if ok {
+		return q
+	}
+	var b bytes.Buffer
+	writeString(&b, s)
+	q = b.Bytes()
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxQuoted {
+		c.m = make(map[string][]byte)
+	}
+	c.m[s] = q
+	c.mu.Unlock()
+	return q
 }
 
 func writeString(b *bytes.Buffer, s string) {

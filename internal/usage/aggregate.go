@@ -196,7 +196,7 @@ func (s *Service) Aggregate(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	insts, err := s.store.Instances(ctx, instKeys)
+	insts, err := s.instanceData(ctx, instKeys)
 	if err != nil {
 		return Page{}, err
 	}
@@ -227,4 +227,41 @@ func lastBucket(r *StoredRecord, g Granularity) int64 {
 		return floorDiv(hour, secondsPerDay) * secondsPerDay
 	}
 	return hour
+}
+
+// maxCachedInstanceData bounds the instanceData kept in memory (about 400
+// bytes each).
+const maxCachedInstanceData = 50_000
+
+// instanceData returns the instanceData of keys, from memory when it can:
+// an instance key always names the same instanceData.
+func (s *Service) instanceData(ctx context.Context, keys []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(keys))
+	var missing []int64
+	s.dataMu.RLock()
+	for _, k := range keys {
+		if d, ok := s.dataCache[k]; ok {
+			out[k] = d
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	s.dataMu.RUnlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	found, err := s.store.Instances(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	s.dataMu.Lock()
+	if len(s.dataCache)+len(found) > maxCachedInstanceData {
+		s.dataCache = make(map[int64]string)
+	}
+	for k, d := range found {
+		out[k] = d
+		s.dataCache[k] = d
+	}
+	s.dataMu.Unlock()
+	return out, nil
 }

@@ -35,6 +35,8 @@ type Service struct {
 	subs, meters keyCache
 	instMu       sync.RWMutex
 	instances    map[instanceRef]int64
+	dataMu       sync.RWMutex
+	dataCache    map[int64]string // instanceData by instance key
 
 	queue   chan *pending
 	stop    chan struct{}
@@ -66,6 +68,7 @@ func NewService(store Store, clock billing.Clock, log *slog.Logger, cfg Config) 
 	s := &Service{
 		store: store, clock: clock, log: log, cfg: cfg,
 		instances: make(map[instanceRef]int64),
+		dataCache: make(map[int64]string),
 		queue:     make(chan *pending, 64),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
