@@ -121,8 +121,8 @@ func (l *keyLog) commit(t *sqliteKeyTx) {
 	l.version = t.version
 }
 
-// insertKeys is usage.IngestTx.InsertKeys on SQLite.
-func (t *sqliteIngest) insertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
+// InsertKeys implements usage.IngestTx on SQLite, over the two tiers.
+func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
 	kt := t.keys
 	existing := make(map[[16]byte]int64)
 	var look [][16]byte
@@ -256,24 +256,47 @@ func (db *DB) maybeBuildKeyFilter() {
 	}()
 }
 
+// stmtsBySize prepares, once per transaction, the statement for each
+// number of keys a chunk carries (the last chunk is shorter).
+type stmtsBySize struct {
+	tx    *sql.Tx
+	query func(n int) string
+	m     map[int]*sql.Stmt
+}
+
+func (c *stmtsBySize) get(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st := c.m[n]; st != nil {
+		return st, nil
+	}
+	st, err := c.tx.PrepareContext(ctx, c.query(n))
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = make(map[int]*sql.Stmt)
+	}
+	c.m[n] = st
+	return st, nil
+}
+
+func (c *stmtsBySize) close() {
+	for _, st := range c.m {
+		st.Close()
+	}
+}
+
 // lookupKeys adds to found the keys of usage_record_keys among keys.
 func (t *sqliteIngest) lookupKeys(ctx context.Context, keys [][16]byte, found map[[16]byte]int64) error {
-	stmts := map[int]*sql.Stmt{}
-	defer func() {
-		for _, st := range stmts {
-			st.Close()
-		}
-	}()
+	stmts := stmtsBySize{tx: t.tx, query: func(n int) string {
+		return "SELECT record_key, fingerprint FROM usage_record_keys WHERE record_key IN (" + placeholders(n) + ")"
+	}}
+	defer stmts.close()
 	args := make([]any, 0, keysPerInsert)
 	for len(keys) > 0 {
 		n := min(len(keys), keysPerInsert)
-		st := stmts[n]
-		if st == nil {
-			var err error
-			if st, err = t.tx.PrepareContext(ctx, "SELECT record_key, fingerprint FROM usage_record_keys WHERE record_key IN ("+placeholders(n)+")"); err != nil {
-				return err
-			}
-			stmts[n] = st
+		st, err := stmts.get(ctx, n)
+		if err != nil {
+			return err
 		}
 		args = args[:0]
 		for i := range n {
@@ -303,24 +326,17 @@ func (t *sqliteIngest) lookupKeys(ctx context.Context, keys [][16]byte, found ma
 
 // appendKeys appends rows to the key log.
 func (t *sqliteIngest) appendKeys(ctx context.Context, rows []usage.KeyRow) error {
-	stmts := map[int]*sql.Stmt{}
-	defer func() {
-		for _, st := range stmts {
-			st.Close()
-		}
-	}()
+	stmts := stmtsBySize{tx: t.tx, query: func(n int) string {
+		return "INSERT INTO usage_key_log (record_key, fingerprint, subscription_key) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")
+	}}
+	defer stmts.close()
 	args := make([]any, 0, 3*keysPerInsert)
 	for len(rows) > 0 {
 		n := min(len(rows), keysPerInsert)
-		st := stmts[n]
-		if st == nil {
-			var err error
-			q := "INSERT INTO usage_key_log (record_key, fingerprint, subscription_key) VALUES " +
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")
-			if st, err = t.tx.PrepareContext(ctx, q); err != nil {
-				return err
-			}
-			stmts[n] = st
+		st, err := stmts.get(ctx, n)
+		if err != nil {
+			return err
 		}
 		args = args[:0]
 		for i := range n {

@@ -199,10 +199,6 @@ func (t *sqliteIngest) InstanceKeys(ctx context.Context, insts []usage.NewInstan
 // statements, and so less per-row overhead, on the hottest path.
 const keysPerInsert = 250
 
-func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
-	return t.insertKeys(ctx, rows)
-}
-
 func (t *sqliteIngest) InsertSegments(ctx context.Context, segs []usage.Segment) error {
 	ins, err := t.tx.PrepareContext(ctx, `INSERT INTO usage_segments (subscription_key, reported_us, record_count, data) VALUES (?, ?, ?, ?)`)
 	if err != nil {

@@ -153,7 +153,6 @@ const (
 )
 
 type pending struct {
-	ctx     context.Context
 	recs    []Record
 	subKeys []int64
 	mtrKeys []int64
@@ -175,7 +174,7 @@ func (s *Service) Ingest(ctx context.Context, b *Batch) (Result, error) {
 
 func (s *Service) ingest(ctx context.Context, b *Batch) (Result, error) {
 	res := Result{Rejected: b.rejected}
-	p := &pending{ctx: ctx, done: make(chan error, 1)}
+	p := &pending{done: make(chan error, 1)}
 	var keep []int // request index of each record in p.recs
 	if len(b.records) > 0 {
 		subKeys, err := s.resolve(ctx, &s.subs, b.records, func(r *Record) string { return r.SubscriptionID }, s.store.SubscriptionKeys)
