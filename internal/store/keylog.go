@@ -10,7 +10,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/usage"
 )
 
-// On SQLite the idempotency index is kept in two tiers, because inserting
+// On SQLite the idempotency index is kept in tiers, because inserting
 // random keys into one large B-tree, one commit at a time, rewrites most of
 // its pages into the WAL in every commit:
 //
@@ -19,19 +19,24 @@ import (
 //     keys in memory (keyLog.pending) to answer lookups;
 //   - when the log holds mergeThreshold keys, one transaction of its own
 //     (never the records' transaction, whose reported time must stay fresh)
-//     moves them, sorted, into usage_record_keys and empties the log.
+//     moves them, sorted, into usage_record_keys as a new immutable *run*
+//     and empties the log. usage_record_keys is keyed (run, record_key), so
+//     a merge appends at the end of the B-tree: its cost does not grow with
+//     the index, as it did when every merge rewrote leaves all over one
+//     B-tree keyed by record_key alone.
 //
-// A key is new when it is in neither tier. Most new keys are not looked up in
-// usage_record_keys at all: a Bloom filter over it (keyLog.merged, built in
-// the background after start and kept current by our own merges) says they
-// are certainly absent. Until it is built, or after another process merged
-// (usage_key_merges.generation tells), keys are looked up.
+// A key is new when it is in the log and in no run. Each run has a Bloom
+// filter in memory (keyRun.filter: built from the keys themselves by our
+// own merges, or in the background from the table for runs found at start
+// or merged by another process); a key is looked up only in the runs whose
+// filter may contain it, or that have no filter yet.
 //
-// The in-memory set is rebuilt from
-// the log whenever another connection (another process: "reckon ingest
-// --direct", a restarted server) may have written, which PRAGMA data_version
-// tells; the whole ingest transaction holds keyLog.mu, so the set changes
-// only together with what is committed.
+// The in-memory state is brought up to date whenever another connection
+// (another process: "reckon ingest --direct", a restarted server) may have
+// written, which PRAGMA data_version tells; the whole ingest transaction
+// holds keyLog.mu, so the state changes only together with what is
+// committed. Runs are never changed or removed once committed, so a filter,
+// once built, stays right.
 
 // mergeThreshold is how many logged keys trigger a merge.
 var mergeThreshold = 500_000 // a variable only so that tests can merge small logs
@@ -42,11 +47,14 @@ type keyLog struct {
 	version int64 // data_version after our last commit
 	pending map[[16]byte]int64
 
-	// merged covers every key of usage_record_keys as of merge generation
-	// generation; nil when there is none yet.
-	merged     *bloom
-	generation int64
-	building   bool
+	runs     []keyRun // every committed run, in run order
+	building bool     // a background filter build is running
+}
+
+// keyRun is one merged run of keys.
+type keyRun struct {
+	id     int64
+	filter *bloom // nil until built
 }
 
 // sqliteKeyTx is the key-log side of one ingest transaction.
@@ -54,10 +62,10 @@ type sqliteKeyTx struct {
 	log     *keyLog
 	version int64              // data_version when the transaction began
 	staged  map[[16]byte]int64 // appended in this transaction
-	merged  bool               // the transaction merged the log
+	run     int64              // the run the transaction merged, or 0
 }
 
-// begin makes the in-memory set current with the database, inside the
+// begin makes the in-memory state current with the database, inside the
 // write transaction t (which keeps every other writer out until it ends).
 func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
 	// data_version changes when another connection commits; this
@@ -68,9 +76,39 @@ func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
 	if l.loaded && t.version == l.version {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT record_key, fingerprint FROM usage_key_log")
+	pending, err := loadKeyLog(ctx, tx)
 	if err != nil {
 		return err
+	}
+	var last int64
+	if n := len(l.runs); n > 0 {
+		last = l.runs[n-1].id
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT run FROM usage_key_runs WHERE run > ? ORDER BY run", last)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var runs []keyRun
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		runs = append(runs, keyRun{id: id}) // merged by another process: no filter yet
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	l.pending, l.loaded, l.version = pending, true, t.version
+	l.runs = append(l.runs, runs...)
+	return nil
+}
+
+func loadKeyLog(ctx context.Context, tx *sql.Tx) (map[[16]byte]int64, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT record_key, fingerprint FROM usage_key_log")
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	pending := make(map[[16]byte]int64)
@@ -78,40 +116,25 @@ func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
 	var fp int64
 	for rows.Next() {
 		if err := rows.Scan(&k, &fp); err != nil {
-			return err
+			return nil, err
 		}
 		if len(k) != 16 {
-			return fmt.Errorf("store: a logged key of %d bytes", len(k))
+			return nil, fmt.Errorf("store: a logged key of %d bytes", len(k))
 		}
 		pending[[16]byte(k)] = fp
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	l.pending, l.loaded, l.version = pending, true, t.version
-	var gen int64
-	if err := tx.QueryRowContext(ctx, "SELECT generation FROM usage_key_merges").Scan(&gen); err != nil {
-		return err
-	}
-	if gen != l.generation {
-		l.merged, l.generation = nil, gen // another process merged: the filter misses its keys
-	}
-	return nil
+	return pending, rows.Err()
 }
 
-// commit applies a committed transaction's changes to the in-memory set,
+// commit applies a committed transaction's changes to the in-memory state,
 // which is then current with the database as of that commit.
 func (l *keyLog) commit(t *sqliteKeyTx) {
-	if t.merged {
-		if l.merged != nil {
-			for k := range l.pending {
-				l.merged.add(k)
-			}
-			if l.merged.full() {
-				l.merged = nil // rebuilt larger in the background
-			}
+	if t.run != 0 {
+		f := newBloom(len(l.pending))
+		for k := range l.pending {
+			f.add(k)
 		}
-		l.generation++
+		l.runs = append(l.runs, keyRun{id: t.run, filter: f})
 		clear(l.pending)
 	} else {
 		for k, fp := range t.staged {
@@ -121,23 +144,31 @@ func (l *keyLog) commit(t *sqliteKeyTx) {
 	l.version = t.version
 }
 
-// InsertKeys implements usage.IngestTx on SQLite, over the two tiers.
+// InsertKeys implements usage.IngestTx on SQLite, over the tiers.
 func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
 	kt := t.keys
 	existing := make(map[[16]byte]int64)
-	var look [][16]byte
+	look := make([][][16]byte, len(kt.log.runs)) // per run, the keys to look up in it
 	for i := range rows {
 		k := rows[i].Key
 		if fp, ok := kt.log.pending[k]; ok {
 			existing[k] = fp
 		} else if fp, ok := kt.staged[k]; ok {
 			existing[k] = fp
-		} else if kt.log.merged == nil || kt.log.merged.mayContain(k) {
-			look = append(look, k)
+		} else {
+			for r, run := range kt.log.runs {
+				if run.filter == nil || run.filter.mayContain(k) {
+					look[r] = append(look[r], k)
+				}
+			}
 		}
 	}
-	if err := t.lookupKeys(ctx, look, existing); err != nil {
-		return nil, err
+	for r, keys := range look {
+		if len(keys) > 0 {
+			if err := t.lookupKeys(ctx, kt.log.runs[r].id, keys, existing); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var fresh []usage.KeyRow
 	for i := range rows {
@@ -154,8 +185,9 @@ func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map
 	return existing, nil
 }
 
-// mergeKeyLog moves the key log, sorted, into usage_record_keys in a
-// transaction of its own. The caller holds db.keys.mu.
+// mergeKeyLog moves the key log, sorted, into a new run of
+// usage_record_keys in a transaction of its own. The caller holds
+// db.keys.mu.
 func (db *DB) mergeKeyLog(ctx context.Context) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -166,46 +198,47 @@ func (db *DB) mergeKeyLog(ctx context.Context) error {
 	if err := db.keys.begin(ctx, tx, kt); err != nil {
 		return fmt.Errorf("store: load the key log: %w", err)
 	}
-	if len(db.keys.pending) < mergeThreshold {
+	n := len(db.keys.pending)
+	if n < mergeThreshold {
 		return nil // another process merged it
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key)
-		SELECT record_key, fingerprint, subscription_key FROM usage_key_log ORDER BY record_key`); err != nil {
+	kt.run = 1
+	if len(db.keys.runs) > 0 {
+		kt.run = db.keys.runs[len(db.keys.runs)-1].id + 1
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_record_keys (run, record_key, fingerprint, subscription_key)
+		SELECT ?, record_key, fingerprint, subscription_key FROM usage_key_log ORDER BY record_key`, kt.run); err != nil {
 		return fmt.Errorf("store: merge the key log: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_log`); err != nil {
 		return fmt.Errorf("store: empty the key log: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE usage_key_merges SET generation = generation + 1`); err != nil {
-		return fmt.Errorf("store: count the key merge: %w", err)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_key_runs (run, keys) VALUES (?, ?)`, kt.run, n); err != nil {
+		return fmt.Errorf("store: record the key run: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		db.keys.loaded = false
 		return fmt.Errorf("store: commit key merge: %w", err)
 	}
-	kt.merged = true
 	db.keys.commit(kt)
 	return nil
 }
 
-// buildKeyFilter builds the Bloom filter over usage_record_keys from a
-// read snapshot and installs it if no merge happened meanwhile. It runs in
-// the background; ingestion looks keys up until it is installed.
-func (db *DB) buildKeyFilter(ctx context.Context) error {
+// buildRunFilter builds the Bloom filter of run id from a read snapshot
+// and installs it. It runs in the background; until it is installed, every
+// key not found elsewhere is looked up in that run.
+func (db *DB) buildRunFilter(ctx context.Context, id int64) error {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var gen, n int64
-	if err := tx.QueryRowContext(ctx, "SELECT generation FROM usage_key_merges").Scan(&gen); err != nil {
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT keys FROM usage_key_runs WHERE run = ?", id).Scan(&n); err != nil {
 		return err
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM usage_record_keys").Scan(&n); err != nil {
-		return err
-	}
-	f := newBloom(int(n)*2 + mergeThreshold)
-	rows, err := tx.QueryContext(ctx, "SELECT record_key FROM usage_record_keys")
+	f := newBloom(n)
+	rows, err := tx.QueryContext(ctx, "SELECT record_key FROM usage_record_keys WHERE run = ?", id)
 	if err != nil {
 		return err
 	}
@@ -224,16 +257,27 @@ func (db *DB) buildKeyFilter(ctx context.Context) error {
 	}
 	db.keys.mu.Lock()
 	defer db.keys.mu.Unlock()
-	if db.keys.loaded && db.keys.generation == gen {
-		db.keys.merged = f
+	for i := range db.keys.runs {
+		if db.keys.runs[i].id == id && db.keys.runs[i].filter == nil {
+			db.keys.runs[i].filter = f
+		}
 	}
 	return nil
 }
 
-// maybeBuildKeyFilter starts a background build of the Bloom filter when
-// there is none. The caller holds db.keys.mu.
-func (db *DB) maybeBuildKeyFilter() {
-	if db.keys.merged != nil || db.keys.building || !db.keys.loaded || db.stop == nil {
+// maybeBuildRunFilters starts a background build of the filters of the runs
+// that have none. The caller holds db.keys.mu.
+func (db *DB) maybeBuildRunFilters() {
+	if db.keys.building || db.stop == nil {
+		return
+	}
+	var ids []int64
+	for _, r := range db.keys.runs {
+		if r.filter == nil {
+			ids = append(ids, r.id)
+		}
+	}
+	if len(ids) == 0 {
 		return
 	}
 	db.keys.building = true
@@ -252,7 +296,11 @@ func (db *DB) maybeBuildKeyFilter() {
 			case <-ctx.Done():
 			}
 		}()
-		db.buildKeyFilter(ctx) // on failure keys are looked up, and the next ingest tries again
+		for _, id := range ids {
+			if db.buildRunFilter(ctx, id) != nil {
+				return // keys are looked up meanwhile, and the next ingest tries again
+			}
+		}
 	}()
 }
 
@@ -285,20 +333,20 @@ func (c *stmtsBySize) close() {
 	}
 }
 
-// lookupKeys adds to found the keys of usage_record_keys among keys.
-func (t *sqliteIngest) lookupKeys(ctx context.Context, keys [][16]byte, found map[[16]byte]int64) error {
+// lookupKeys adds to found the keys of run among keys.
+func (t *sqliteIngest) lookupKeys(ctx context.Context, run int64, keys [][16]byte, found map[[16]byte]int64) error {
 	stmts := stmtsBySize{tx: t.tx, query: func(n int) string {
-		return "SELECT record_key, fingerprint FROM usage_record_keys WHERE record_key IN (" + placeholders(n) + ")"
+		return "SELECT record_key, fingerprint FROM usage_record_keys WHERE run = ? AND record_key IN (" + placeholders(n) + ")"
 	}}
 	defer stmts.close()
-	args := make([]any, 0, keysPerInsert)
+	args := make([]any, 0, 1+keysPerInsert)
 	for len(keys) > 0 {
 		n := min(len(keys), keysPerInsert)
 		st, err := stmts.get(ctx, n)
 		if err != nil {
 			return err
 		}
-		args = args[:0]
+		args = append(args[:0], run)
 		for i := range n {
 			args = append(args, keys[i][:])
 		}

@@ -3,10 +3,14 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"path/filepath"
 	"testing"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/reckon-billing/reckon/internal/usage"
 )
@@ -127,10 +131,22 @@ func TestKeyLogSharedFile(t *testing.T) {
 	}
 }
 
-// TestKeyFilter: with the Bloom filter over merged keys in place, merged
-// keys are still found, new keys are not, and a merge made by another
-// process invalidates the filter rather than hiding that process's keys.
-func TestKeyFilter(t *testing.T) {
+// runFilter returns the filter of run id as a's memory holds it.
+func runFilter(db *DB, id int64) *bloom {
+	db.keys.mu.Lock()
+	defer db.keys.mu.Unlock()
+	for _, r := range db.keys.runs {
+		if r.id == id {
+			return r.filter
+		}
+	}
+	return nil
+}
+
+// TestKeyRuns: each merge adds a run; merged keys are found whether their
+// run has a filter (our own merges) or not yet (another process's merge),
+// new keys are not; and the filters do decide which runs are searched.
+func TestKeyRuns(t *testing.T) {
 	old := mergeThreshold
 	mergeThreshold = 3
 	t.Cleanup(func() { mergeThreshold = old })
@@ -139,49 +155,82 @@ func TestKeyFilter(t *testing.T) {
 	ctx := context.Background()
 
 	insertKeys(t, a, false, keyRow(1, 10), keyRow(2, 20), keyRow(3, 30))
-	insertKeys(t, a, false, keyRow(4, 40)) // merges 1–3 first
-	if m := countRows(t, a, "usage_record_keys"); m != 3 {
-		t.Fatalf("index holds %d keys, want 3", m)
+	insertKeys(t, a, false, keyRow(4, 40)) // merges 1–3 first, as run 1
+	if m, r := countRows(t, a, "usage_record_keys"), countRows(t, a, "usage_key_runs"); m != 3 || r != 1 {
+		t.Fatalf("index holds %d keys in %d runs, want 3 in 1", m, r)
 	}
-	if err := a.buildKeyFilter(ctx); err != nil {
-		t.Fatal(err)
-	}
-	a.keys.mu.Lock()
-	f := a.keys.merged
-	a.keys.mu.Unlock()
+	f := runFilter(a, 1)
 	if f == nil || !f.mayContain(keyRow(1, 0).Key) || !f.mayContain(keyRow(3, 0).Key) {
-		t.Fatalf("filter %v does not cover the merged keys", f)
+		t.Fatalf("run 1's filter %v does not cover its keys", f)
 	}
 	got := insertKeys(t, a, false, keyRow(1, 11), keyRow(4, 41), keyRow(9, 90))
 	if len(got) != 2 || got[keyRow(1, 0).Key] != 10 || got[keyRow(4, 0).Key] != 40 {
 		t.Fatalf("existing = %v, want keys 1 (merged) and 4 (logged)", got)
 	}
 
-	// b merges keys of its own (4, 9, 5): a's filter does not know them.
+	// b merges keys of its own (4, 9, 5) as run 2: a learns of the run
+	// without a filter and searches it.
 	insertKeys(t, b, false, keyRow(5, 50))
 	insertKeys(t, b, false, keyRow(6, 60)) // merges 4, 9, 5 first
-	if m := countRows(t, b, "usage_record_keys"); m != 6 {
-		t.Fatalf("index holds %d keys, want 6", m)
+	if m, r := countRows(t, b, "usage_record_keys"), countRows(t, b, "usage_key_runs"); m != 6 || r != 2 {
+		t.Fatalf("index holds %d keys in %d runs, want 6 in 2", m, r)
 	}
 	got = insertKeys(t, a, false, keyRow(5, 51), keyRow(9, 91), keyRow(6, 61))
 	if len(got) != 3 || got[keyRow(5, 0).Key] != 50 || got[keyRow(9, 0).Key] != 90 || got[keyRow(6, 0).Key] != 60 {
 		t.Fatalf("a sees existing = %v, want b's merged keys 5, 9 and logged key 6", got)
 	}
-
-	// Our own merges keep the filter current.
-	if err := a.buildKeyFilter(ctx); err != nil {
+	if err := a.buildRunFilter(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	insertKeys(t, a, false, keyRow(7, 70), keyRow(8, 80))
-	insertKeys(t, a, false) // merges 6, 7, 8
-	a.keys.mu.Lock()
-	f = a.keys.merged
-	a.keys.mu.Unlock()
-	if f == nil || !f.mayContain(keyRow(7, 0).Key) || !f.mayContain(keyRow(8, 0).Key) {
-		t.Fatal("the filter lost track of our own merge")
+	if f := runFilter(a, 2); f == nil || !f.mayContain(keyRow(5, 0).Key) {
+		t.Fatal("run 2's filter was not built from the table")
 	}
-	if got := insertKeys(t, a, false, keyRow(7, 0), keyRow(8, 0)); len(got) != 2 {
-		t.Fatalf("merged keys 7 and 8 not found: %v", got)
+	if got := insertKeys(t, a, false, keyRow(4, 0), keyRow(5, 0), keyRow(1, 0)); len(got) != 3 {
+		t.Fatalf("with both filters built, merged keys 1, 4, 5 found: %v", got)
+	}
+
+	// The filters decide: an empty filter for run 2 hides its keys.
+	a.keys.mu.Lock()
+	a.keys.runs[1].filter = newBloom(1)
+	a.keys.mu.Unlock()
+	if got := insertKeys(t, a, true, keyRow(5, 0)); len(got) != 0 {
+		t.Fatalf("run 2 was searched although its filter excludes key 5: %v", got)
+	}
+}
+
+// TestKeyRunsMigration: keys merged under the schema before runs (one
+// B-tree keyed by record_key) are found after the migration, as run 1.
+func TestKeyRunsMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reckon.db")
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, raw, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []usage.KeyRow{keyRow(1, 10), keyRow(2, 20)} {
+		if _, err := raw.Exec("INSERT INTO usage_record_keys (record_key, fingerprint, subscription_key) VALUES (?, ?, ?)", r.Key[:], r.Fingerprint, r.SubscriptionKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	db := openSQLiteAt(t, path)
+	got := insertKeys(t, db, false, keyRow(1, 11), keyRow(2, 21), keyRow(3, 30))
+	if len(got) != 2 || got[keyRow(1, 0).Key] != 10 || got[keyRow(2, 0).Key] != 20 {
+		t.Fatalf("after the migration existing = %v, want keys 1 and 2", got)
+	}
+	if r := countRows(t, db, "usage_key_runs"); r != 1 {
+		t.Fatalf("%d runs after the migration, want 1", r)
 	}
 }
 
@@ -207,7 +256,7 @@ func TestBloom(t *testing.T) {
 			fp++
 		}
 	}
-	if fp > 2_000 { // about 1 % expected
-		t.Errorf("%d false positives in 100,000, want about 1,000", fp)
+	if fp > 300 { // about 0.08 % expected
+		t.Errorf("%d false positives in 100,000, want about 80", fp)
 	}
 }

@@ -162,7 +162,7 @@ func (db *DB) Ingest(ctx context.Context, fn func(usage.IngestTx) error) error {
 		return fmt.Errorf("store: commit ingest: %w", err)
 	}
 	db.keys.commit(kt)
-	db.maybeBuildKeyFilter()
+	db.maybeBuildRunFilters()
 	return nil
 }
 
