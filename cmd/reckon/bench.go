@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"runtime/pprof"
 
 	"github.com/reckon-billing/reckon/internal/bench"
 )
@@ -43,6 +45,7 @@ type benchCommon struct {
 	db, tmp, json string
 	small, keep   bool
 	quiet         bool
+	cpuProfile    string
 }
 
 func (c *benchCommon) register(fs *flag.FlagSet) {
@@ -52,6 +55,24 @@ func (c *benchCommon) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.small, "small", false, "smoke-test sizes (flags given explicitly still apply)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the stores instead of removing them")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines on standard error")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+}
+
+// profile starts the CPU profile when one was asked for; the returned
+// function stops it.
+func (c *benchCommon) profile() (stop func(), err error) {
+	if c.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (c *benchCommon) spec() bench.StoreSpec {
@@ -106,7 +127,12 @@ func runBenchIngest(ctx context.Context, env environment, args []string) error {
 	if !common.quiet {
 		c.Progress = env.stderr
 	}
+	stop, err := common.profile()
+	if err != nil {
+		return err
+	}
 	res, err := bench.RunIngest(ctx, c)
+	stop()
 	return finishBench(env, &common, res, err, func() { bench.WriteIngest(env.stdout, res) })
 }
 
@@ -159,7 +185,12 @@ func runBenchAggregates(ctx context.Context, env environment, args []string) err
 	if !common.quiet {
 		c.Progress = env.stderr
 	}
+	stop, err := common.profile()
+	if err != nil {
+		return err
+	}
 	res, err := bench.RunAggregates(ctx, c)
+	stop()
 	return finishBench(env, &common, res, err, func() { bench.WriteAggregates(env.stdout, res) })
 }
 

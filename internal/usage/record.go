@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -128,13 +129,14 @@ func RecordKey(id string) [16]byte {
 // returns the record, or the reason it is rejected. now is the server's
 // clock; operator reports whether the caller may set reportedTime.
 func Validate(in *RecordInput, now time.Time, operator bool) (Record, *Rejection) {
-	return validate(in, now, operator, nil)
+	return validate(in, now, operator, nil, nil)
 }
 
 // instanceMemo remembers the instances built for a request: the records of
 // one resource repeat its resourceUri, location, tags and additionalInfo. It
 // is keyed by resourceUri (no allocation per record) and holds the last
-// instance built for it, checked field by field.
+// instance built for it, checked field by field. Behind it, a service-wide
+// sharedInstances does the same across requests.
 type instanceMemo map[string]memoEntry
 
 type memoEntry struct {
@@ -143,7 +145,43 @@ type memoEntry struct {
 	inst       Instance
 }
 
-func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo) (Record, *Rejection) {
+func (e *memoEntry) matches(in *RecordInput) bool {
+	return e.location == in.Location && bytes.Equal(e.tags, in.Tags) && bytes.Equal(e.info, in.AdditionalInfo)
+}
+
+// sharedInstances is the memo of instances shared by concurrent requests: a
+// resource's records arrive in many requests, and building its canonical
+// instanceData (tags sorted, JSON rewritten, hashed) costs more than the
+// rest of a record's validation. It forgets everything when full.
+type sharedInstances struct {
+	mu sync.Mutex
+	m  map[string]memoEntry
+}
+
+// maxSharedInstances bounds sharedInstances (each entry holds a resource's
+// instanceData twice over, so some 50 MB at most).
+const maxSharedInstances = 65_536
+
+func (c *sharedInstances) get(in *RecordInput) (memoEntry, bool) {
+	if c == nil {
+		return memoEntry{}, false
+	}
+	c.mu.Lock()
+	e, ok := c.m[in.ResourceURI]
+	c.mu.Unlock()
+	return e, ok && e.matches(in)
+}
+
+func (c *sharedInstances) put(uri string, e memoEntry) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxSharedInstances {
+		c.m = make(map[string]memoEntry)
+	}
+	c.m[uri] = e
+	c.mu.Unlock()
+}
+
+func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo, shared *sharedInstances) (Record, *Rejection) {
 	var r Record
 	if in.ID == "" {
 		return r, reject(CodeMissingProperty, "The property 'id' is required.")
@@ -199,16 +237,25 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo) 
 			return r, reject(CodeInvalidTime, "The reportedTime %s is in the future.", in.ReportedTime)
 		}
 	}
-	if e, ok := memo[in.ResourceURI]; ok && e.location == in.Location && bytes.Equal(e.tags, in.Tags) && bytes.Equal(e.info, in.AdditionalInfo) {
+	if e, ok := memo[in.ResourceURI]; ok && e.matches(in) {
 		r.Instance = e.inst
+	} else if e, ok := shared.get(in); ok {
+		r.Instance = e.inst
+		if memo != nil && len(memo) < 100_000 {
+			memo[in.ResourceURI] = e
+		}
 	} else {
 		inst, rej := buildInstance(in)
 		if rej != nil {
 			return r, rej
 		}
 		r.Instance = inst
+		e := memoEntry{location: in.Location, tags: in.Tags, info: in.AdditionalInfo, inst: inst}
 		if memo != nil && len(memo) < 100_000 {
-			memo[in.ResourceURI] = memoEntry{location: in.Location, tags: in.Tags, info: in.AdditionalInfo, inst: inst}
+			memo[in.ResourceURI] = e
+		}
+		if shared != nil {
+			shared.put(in.ResourceURI, e)
 		}
 	}
 	r.Key = RecordKey(r.ID)

@@ -450,3 +450,38 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+// TestInstanceMemos: the per-request and service-wide memos of built
+// instances give exactly what building gives, and a resource whose tags,
+// location or additionalInfo changed is built again, not served stale.
+func TestInstanceMemos(t *testing.T) {
+	shared := &sharedInstances{}
+	variants := []func(in *RecordInput){
+		func(in *RecordInput) {},
+		func(in *RecordInput) { in.Tags = []byte(`{"env":"prod"}`) },
+		func(in *RecordInput) { in.Tags = []byte(`{"env":"test"}`) },
+		func(in *RecordInput) { in.Location = "westeurope" },
+		func(in *RecordInput) { in.AdditionalInfo = []byte(`{"size":"D4"}`) },
+	}
+	for round := range 2 { // the second round finds every variant in the shared memo
+		memo := make(instanceMemo) // a new request
+		for i, change := range variants {
+			for range 2 { // the second time from the request's memo
+				in := validInput()
+				in.ResourceURI = "/subscriptions/x/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm1"
+				change(&in)
+				want, rej := buildInstance(&in)
+				if rej != nil {
+					t.Fatalf("variant %d: %+v", i, rej)
+				}
+				r, rej := validate(&in, testNow, false, memo, shared)
+				if rej != nil {
+					t.Fatalf("variant %d: %+v", i, rej)
+				}
+				if r.Instance != want {
+					t.Fatalf("round %d, variant %d: instance %q, want %q", round, i, r.Instance.Data, want.Data)
+				}
+			}
+		}
+	}
+}

@@ -37,6 +37,7 @@ type Service struct {
 	instances    map[instanceRef]int64
 	dataMu       sync.RWMutex
 	dataCache    map[int64]string // instanceData by instance key
+	built        sharedInstances  // instances built from records, by resourceUri
 
 	queue   chan *pending
 	stop    chan struct{}
@@ -107,12 +108,13 @@ type Batch struct {
 	rejected []Rejection
 	total    int
 	memo     instanceMemo
+	shared   *sharedInstances
 }
 
 // NewBatch starts a request's batch. operator reports whether the caller may
 // set reportedTime.
 func (s *Service) NewBatch(operator bool) *Batch {
-	return &Batch{operator: operator, now: s.clock(), memo: make(instanceMemo)}
+	return &Batch{operator: operator, now: s.clock(), memo: make(instanceMemo), shared: &s.built}
 }
 
 // Expect tells the batch roughly how many records will be added, so that it
@@ -130,7 +132,7 @@ func (b *Batch) Add(index int, in *RecordInput, rej *Rejection) {
 	b.total++
 	if rej == nil {
 		var r Record
-		r, rej = validate(in, b.now, b.operator, b.memo)
+		r, rej = validate(in, b.now, b.operator, b.memo, b.shared)
 		if rej == nil {
 			b.records = append(b.records, r)
 			b.indexes = append(b.indexes, index)
