@@ -100,6 +100,8 @@ func (a *API) routesSetup() {
 
 	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/UsageAggregates",
 		a.authenticate(roleReader, http.HandlerFunc(a.usageAggregates)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}",
+		a.authenticate(roleReader, http.HandlerFunc(a.subscriptionResource)))
 }
 
 func (a *API) operator(pattern string, h http.HandlerFunc) {
