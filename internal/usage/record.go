@@ -236,6 +236,11 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo, 
 		if r.ReportedAt.After(now) {
 			return r, reject(CodeInvalidTime, "The reportedTime %s is in the future.", in.ReportedTime)
 		}
+		if r.ReportedAt.Before(r.Start) {
+			// Usage is reported once it has begun; the charges of a period
+			// are found by reported time from the period's start on.
+			return r, reject(CodeInvalidTime, "The reportedTime %s is before the usageStartTime %s.", in.ReportedTime, in.UsageStartTime)
+		}
 	}
 	if e, ok := memo[in.ResourceURI]; ok && e.matches(in) {
 		r.Instance = e.inst

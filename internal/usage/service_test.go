@@ -330,7 +330,7 @@ func TestIngestConcurrent(t *testing.T) {
 		const pool, workers, requests, perRequest = 150, 6, 4, 40
 		mk := func(i int) usage.RecordInput {
 			r := rec(fmt.Sprintf("c-%03d", i), []string{meterA, meterB, meterC}[i%3], fmt.Sprintf("0.%03d", i+1),
-				fmt.Sprintf("%02d:15:00", i%24), fmt.Sprintf("%02d:45:00", i%24))
+				fmt.Sprintf("%02d:15:00", i%23), fmt.Sprintf("%02d:45:00", i%23)) // all before the report at 23:00
 			if i%4 != 0 {
 				r.ResourceURI = fmt.Sprintf("/vm/%d", i%5)
 			}
