@@ -78,3 +78,26 @@ func (s *QuantitySum) Decimal() Decimal {
 	}
 	return s.big
 }
+
+// Neg returns -d.
+func (d Decimal) Neg() Decimal { return Decimal{d.d.Neg()} }
+
+// Sign returns -1, 0 or +1.
+func (d Decimal) Sign() int { return d.d.Sign() }
+
+// DecimalFromInt returns the integer v as a Decimal.
+func DecimalFromInt(v int64) Decimal { return Decimal{udecimal.MustFromInt64(v, 0)} }
+
+// MarshalText renders d in plain decimal form, so that JSON carries it as a
+// string and never passes it through a float.
+func (d Decimal) MarshalText() ([]byte, error) { return []byte(d.d.String()), nil }
+
+// UnmarshalText parses a plain decimal string exactly.
+func (d *Decimal) UnmarshalText(b []byte) error {
+	v, err := udecimal.Parse(string(b))
+	if err != nil {
+		return err
+	}
+	d.d = v
+	return nil
+}
