@@ -64,6 +64,12 @@ func NotFound(code, target, format string, args ...any) *Error {
 	return &Error{Kind: KindNotFound, Code: code, Target: target, Message: fmt.Sprintf(format, args...)}
 }
 
+// Conflict returns a KindConflict error: the request is valid but the state
+// of the data does not allow it.
+func Conflict(code, target, format string, args ...any) *Error {
+	return &Error{Kind: KindConflict, Code: code, Target: target, Message: fmt.Sprintf(format, args...)}
+}
+
 // Unavailable returns a KindUnavailable error asking the caller to retry after
 // the given number of seconds.
 func Unavailable(code string, retryAfter int, format string, args ...any) *Error {

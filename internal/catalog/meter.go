@@ -3,6 +3,7 @@
 package catalog
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,15 +20,18 @@ const (
 // Meter is a billable item, identified by its GUID; its names are metadata
 // that may change.
 type Meter struct {
-	MeterID          string    `json:"meterId"`
-	MeterName        string    `json:"meterName"`
-	MeterCategory    string    `json:"meterCategory"`
-	MeterSubCategory string    `json:"meterSubCategory"`
-	MeterRegion      string    `json:"meterRegion"`
-	Unit             string    `json:"unit"`
-	MeterStatus      string    `json:"meterStatus"`
-	CreatedAt        time.Time `json:"createdAt"`
-	UpdatedAt        time.Time `json:"updatedAt"`
+	MeterID          string `json:"meterId"`
+	MeterName        string `json:"meterName"`
+	MeterCategory    string `json:"meterCategory"`
+	MeterSubCategory string `json:"meterSubCategory"`
+	MeterRegion      string `json:"meterRegion"`
+	Unit             string `json:"unit"`
+	MeterStatus      string `json:"meterStatus"`
+	// MeterTags are the RateCard's tags ("Third Party": a meter with no
+	// discount); none for a first-party meter.
+	MeterTags []string  `json:"meterTags"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Normalize fills defaults and checks every field. id comes from the path.
@@ -68,7 +72,36 @@ func (m *Meter) Normalize(id string) error {
 			return err
 		}
 	}
+	tags, err := normalizeTags(m.MeterTags)
+	if err != nil {
+		return err
+	}
+	m.MeterTags = tags
 	return nil
+}
+
+// MaxMeterTags bounds the tags of one meter.
+const MaxMeterTags = 16
+
+// normalizeTags checks a meter's tags: printable texts of at most 64
+// characters. Blank tags are dropped (the RateCard's blank tag means first
+// party, which is no tag) and repeated ones kept once, in first-seen order.
+// The result is never nil.
+func normalizeTags(tags []string) ([]string, error) {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if strings.TrimSpace(t) == "" || slices.Contains(out, t) {
+			continue
+		}
+		if err := CheckText("meterTags", t, true, 64); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if len(out) > MaxMeterTags {
+		return nil, billing.Invalid("InvalidProperty", "meterTags", "A meter has at most %d tags.", MaxMeterTags)
+	}
+	return out, nil
 }
 
 // CheckText validates a short human-readable text property.

@@ -1,8 +1,11 @@
-// Package demo builds the data of "reckon serve --demo": subscriptions,
-// meters taken from real Azure retail prices, and about 60 days of usage.
+// Package demo builds the data of "reckon serve --demo": subscriptions, a
+// price catalog imported from real Azure retail prices, and about 60 days of
+// usage.
 //
-// The meters come from data/retail_prices.json, a small subset of real Azure
-// Retail Prices API items (see data/ATTRIBUTION.md). The usage is generated:
+// The catalog comes from data/retail_prices.json, a small subset of real
+// Azure Retail Prices API items (see data/ATTRIBUTION.md), imported through
+// the catalog's retail-prices import like an operator's file: meters and
+// their USD prices under two offers (see Offers). The usage is generated:
 // every record is a pure function of its identity (subscription, resource,
 // meter and usage time) and of fixed seeds, never of the time Load runs, so
 // a record id always stands for the same content and loading again, later or
@@ -11,6 +14,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -22,8 +26,8 @@ import (
 	"time"
 
 	"github.com/reckon-billing/reckon/internal/account"
-	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/catalog"
+	"github.com/reckon-billing/reckon/internal/money"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
 
@@ -37,9 +41,11 @@ type Services struct {
 // Summary says what Load put in place.
 type Summary struct {
 	Subscriptions []account.Subscription
-	Meters        int
-	Records       int // records generated
-	Accepted      int // records new to the store (the others were there already)
+	Offers        []catalog.Offer
+	Meters        int                    // meters in the catalog imports
+	Imports       []catalog.ImportResult // what each catalog import did
+	Records       int                    // records generated
+	Accepted      int                    // records new to the store (the others were there already)
 }
 
 // Days is how many days of usage the demo covers, ending at the last full
@@ -56,10 +62,6 @@ const batchSize = 10_000
 // must not be behind now.
 func Load(ctx context.Context, svc Services, now time.Time) (Summary, error) {
 	var sum Summary
-	meters, err := Meters()
-	if err != nil {
-		return sum, err
-	}
 	for _, s := range subscriptions {
 		stored, _, err := svc.Accounts.Put(ctx, s.SubscriptionID, s)
 		if err != nil {
@@ -67,12 +69,9 @@ func Load(ctx context.Context, svc Services, now time.Time) (Summary, error) {
 		}
 		sum.Subscriptions = append(sum.Subscriptions, stored)
 	}
-	for _, m := range meters {
-		if _, _, err := svc.Catalog.PutMeter(ctx, m.MeterID, m); err != nil {
-			return sum, fmt.Errorf("demo: meter %s: %w", m.MeterID, err)
-		}
+	if err := loadCatalog(ctx, svc.Catalog, &sum); err != nil {
+		return sum, err
 	}
-	sum.Meters = len(meters)
 
 	recs := generate(now)
 	sum.Records = len(recs)
@@ -128,49 +127,91 @@ func Subscriptions() []account.Subscription {
 //go:embed data/retail_prices.json
 var retailPrices []byte
 
+//go:embed data/offer_terms.json
+var offerTerms []byte
+
 // RetailPrices returns the embedded Azure Retail Prices API items
-// ({"Items":[…]}) the demo meters come from.
+// ({"Items":[…]}) the demo catalog comes from.
 func RetailPrices() []byte { return retailPrices }
 
-// retailItem is the part of a Retail Prices API item that names a meter.
-type retailItem struct {
-	MeterID       string `json:"meterId"`
-	MeterName     string `json:"meterName"`
-	ServiceName   string `json:"serviceName"`
-	ProductName   string `json:"productName"`
-	SkuName       string `json:"skuName"`
-	ArmRegionName string `json:"armRegionName"`
-	Location      string `json:"location"`
-	UnitOfMeasure string `json:"unitOfMeasure"`
-	Type          string `json:"type"`
+// The demo's offers. Every subscription is on OfferPAYG (USD, or EUR for
+// Fabrikam in Germany); OfferCommitment carries all three kinds of offer
+// term, so that its RateCard shows them.
+const (
+	OfferPAYG       = "MS-AZR-0003P"
+	OfferCommitment = "MS-AZR-0026P"
+	// EURPerUSD is the stated exchange rate of the EUR price list, derived
+	// from the USD one and rounded to EURDecimals fractional digits.
+	EURPerUSD   = "0.92"
+	EURDecimals = 4
+)
+
+// Offers returns the demo offers as Load puts them.
+func Offers() []catalog.Offer {
+	rate, err := money.ParseDecimal(EURPerUSD)
+	if err != nil {
+		panic(err)
+	}
+	return []catalog.Offer{
+		{DurableID: OfferPAYG, Name: "Pay-As-You-Go", Regions: []string{"DE", "GB", "US"}, Currencies: []catalog.OfferCurrency{
+			{Currency: "USD"},
+			{Currency: "EUR", BaseCurrency: "USD", ExchangeRate: rate, RoundingDecimals: EURDecimals},
+		}},
+		{DurableID: OfferCommitment, Name: "Reckon demo: monetary commitment plan", Regions: []string{"US"},
+			Currencies: []catalog.OfferCurrency{{Currency: "USD"}}},
+	}
 }
 
-// Meters returns the demo meters, one per distinct meterId of the embedded
-// retail items, in file order: meterName from meterName, meterCategory from
-// serviceName, meterSubCategory from productName, meterRegion from location
-// and unit from unitOfMeasure.
-func Meters() ([]catalog.Meter, error) {
-	var doc struct {
-		Items []retailItem `json:"Items"`
+// loadCatalog puts the offers in place and imports the retail prices under
+// each, then the commitment offer's terms (a RateCard body with OfferTerms
+// only). Every step writes nothing when the catalog already holds it.
+func loadCatalog(ctx context.Context, cat *catalog.Service, sum *Summary) error {
+	for _, o := range Offers() {
+		stored, _, err := cat.PutOffer(ctx, o.DurableID, o)
+		if err != nil {
+			return fmt.Errorf("demo: offer %s: %w", o.DurableID, err)
+		}
+		sum.Offers = append(sum.Offers, stored)
 	}
-	if err := json.Unmarshal(retailPrices, &doc); err != nil {
+	imports := []struct {
+		format string
+		params catalog.ImportParams
+		body   []byte
+	}{
+		{catalog.FormatRetailPrices, catalog.ImportParams{OfferDurableID: OfferPAYG, Currency: "USD", Locale: "en-US", RegionInfo: "US"}, retailPrices},
+		{catalog.FormatRetailPrices, catalog.ImportParams{OfferDurableID: OfferCommitment, Currency: "USD", Locale: "en-US", RegionInfo: "US"}, retailPrices},
+		{catalog.FormatRateCard, catalog.ImportParams{OfferDurableID: OfferCommitment, Currency: "USD", Locale: "en-US", RegionInfo: "US"}, offerTerms},
+	}
+	for i, im := range imports {
+		res, err := cat.Import(ctx, im.format, im.params, bytes.NewReader(im.body))
+		if err != nil {
+			return fmt.Errorf("demo: catalog import %d (%s, %s): %w", i, im.format, im.params.OfferDurableID, err)
+		}
+		if len(res.Rejected) > 0 {
+			return fmt.Errorf("demo: catalog import %d rejected %d items, the first: %s", i, len(res.Rejected), res.Rejected[0])
+		}
+		sum.Imports = append(sum.Imports, res)
+	}
+	m := sum.Imports[0].Meters
+	sum.Meters = m.Added + m.Changed + m.Unchanged
+	return nil
+}
+
+// Meters returns the demo meters as the catalog import reads them from the
+// embedded retail items, in meter id order: meterName → meterName,
+// serviceName → meterCategory, productName → meterSubCategory, location →
+// meterRegion, unitOfMeasure → unit.
+func Meters() ([]catalog.Meter, error) {
+	set, err := catalog.ParseImport(catalog.FormatRetailPrices, catalog.ImportParams{OfferDurableID: OfferPAYG}, bytes.NewReader(retailPrices))
+	if err != nil {
 		return nil, fmt.Errorf("demo: retail prices: %w", err)
 	}
-	var out []catalog.Meter
-	seen := make(map[string]bool)
-	for _, it := range doc.Items {
-		id, ok := billing.ParseGUID(it.MeterID)
-		if !ok {
-			return nil, fmt.Errorf("demo: retail prices: meterId %q is not a GUID", it.MeterID)
-		}
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		out = append(out, catalog.Meter{
-			MeterID: id, MeterName: it.MeterName, MeterCategory: it.ServiceName, MeterSubCategory: it.ProductName,
-			MeterRegion: it.Location, Unit: it.UnitOfMeasure, MeterStatus: catalog.MeterActive,
-		})
+	if len(set.Rejected) > 0 {
+		return nil, fmt.Errorf("demo: retail prices: %s", set.Rejected[0])
+	}
+	out := make([]catalog.Meter, len(set.Meters))
+	for i, m := range set.Meters {
+		out[i] = m.Meter
 	}
 	return out, nil
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/money"
 	"github.com/reckon-billing/reckon/internal/reckontest"
 	"github.com/reckon-billing/reckon/internal/usage"
@@ -103,8 +105,18 @@ func TestMeters(t *testing.T) {
 	if len(meters) != len(items) {
 		t.Fatalf("%d meters from %d items", len(meters), len(items))
 	}
+	byID := map[string]fileItem{}
+	for _, it := range items {
+		byID[it["meterId"].(string)] = it
+	}
 	for i, m := range meters {
-		it := items[i]
+		it := byID[m.MeterID]
+		if it == nil {
+			t.Fatalf("meter %s is not in the file", m.MeterID)
+		}
+		if i > 0 && meters[i-1].MeterID >= m.MeterID {
+			t.Errorf("meters not in id order at %d", i)
+		}
 		want := [...]string{it["meterId"].(string), it["meterName"].(string), it["serviceName"].(string),
 			it["productName"].(string), it["location"].(string), it["unitOfMeasure"].(string), "Active"}
 		got := [...]string{m.MeterID, m.MeterName, m.MeterCategory, m.MeterSubCategory, m.MeterRegion, m.Unit, m.MeterStatus}
@@ -264,6 +276,13 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("summary %d subscriptions, %d meters, %d records, %d accepted; want 4, %d, %d, %d",
 				len(sum.Subscriptions), sum.Meters, sum.Records, sum.Accepted, len(items), len(gen), len(gen))
 		}
+		// The catalog imports: the retail prices under both offers, then
+		// the commitment offer's three terms.
+		if len(sum.Imports) != 3 || sum.Imports[0].Rates.Added != len(items) || sum.Imports[1].Rates.Added != len(items) ||
+			sum.Imports[1].Meters.Unchanged != len(items) || sum.Imports[2].Terms.Added != 3 || len(sum.Offers) != 2 {
+			t.Fatalf("catalog imports %+v, offers %+v", sum.Imports, sum.Offers)
+		}
+		checkRateCards(t, srv, items)
 
 		// Subscriptions.
 		subs, err := srv.Accounts.List(ctx)
@@ -296,13 +315,20 @@ func TestLoad(t *testing.T) {
 			}
 		}
 
-		// A second load adds nothing.
+		// A second load adds nothing, to the catalog neither.
+		version, err := srv.Catalog.CatalogVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		again, err := Load(ctx, svc, testNow)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if again.Accepted != 0 || again.Records != len(gen) {
 			t.Fatalf("second load: %d records, %d accepted; want %d, 0", again.Records, again.Accepted, len(gen))
+		}
+		if v, _ := srv.Catalog.CatalogVersion(ctx); v != version || again.Imports[0].Rates.Unchanged != len(items) || again.Imports[2].Terms.Unchanged != 3 {
+			t.Fatalf("second load changed the catalog: version %d → %d, imports %+v", version, v, again.Imports)
 		}
 
 		// A settled 7-day window, with details: rows carry tags in
@@ -429,5 +455,58 @@ func aggregateAll(t *testing.T, svc *usage.Service, q usage.Query) []usage.Aggre
 			return rows
 		}
 		q.After = page.Next
+	}
+}
+
+// checkRateCards checks the RateCard of every demo subscription's
+// parameters: each real meter at its real USD price (its EUR price
+// derived at the stated rate), and the commitment offer's three terms.
+func checkRateCards(t *testing.T, srv *reckontest.Server, items []fileItem) {
+	t.Helper()
+	ctx := context.Background()
+	eurPerUSD, _ := money.ParseDecimal(EURPerUSD)
+	for _, s := range Subscriptions() {
+		q := catalog.RateCardQuery{OfferDurableID: s.OfferDurableID, Currency: s.Currency, Locale: s.Locale, RegionInfo: s.RegionInfo}
+		view, err := srv.Catalog.RateCard(ctx, q, testNow)
+		if err != nil {
+			t.Fatalf("RateCard of %s (%+v): %v", s.DisplayName, q, err)
+		}
+		if len(view.Meters) != len(items) || len(view.OfferTerms) != 0 {
+			t.Fatalf("RateCard of %s: %d meters, %d terms", s.DisplayName, len(view.Meters), len(view.OfferTerms))
+		}
+		prices := map[string]string{}
+		for _, m := range view.Meters {
+			if len(m.MeterRates) != 1 || !m.MeterRates[0].Min.IsZero() {
+				t.Fatalf("meter %s rates %+v", m.MeterID, m.MeterRates)
+			}
+			prices[m.MeterID] = m.MeterRates[0].Price.String()
+		}
+		for _, it := range items {
+			// The shortest form of the float is the file's literal (0.439, 1.28, 0).
+			usd, err := money.ParseDecimal(strconv.FormatFloat(it["unitPrice"].(float64), 'f', -1, 64))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := usd
+			if s.Currency == "EUR" {
+				want = usd.Mul(eurPerUSD).RoundHalfAwayFromZero(EURDecimals)
+			}
+			if got := prices[it["meterId"].(string)]; got != want.String() {
+				t.Errorf("%s: meter %s at %s; want %s (USD %s)", s.DisplayName, it["meterId"], got, want, usd)
+			}
+		}
+	}
+	view, err := srv.Catalog.RateCard(ctx, catalog.RateCardQuery{OfferDurableID: OfferCommitment, Currency: "USD", Locale: "en-US", RegionInfo: "US"}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, term := range view.OfferTerms {
+		names = append(names, term.Name)
+	}
+	if strings.Join(names, ",") != "Monetary Commitment,Monetary Credit,Recurring Charge" || len(view.Meters) != len(items) ||
+		view.OfferTerms[1].Credit.String() != "150" || view.OfferTerms[2].RecurringCharge.String() != "10" ||
+		len(view.OfferTerms[0].TieredDiscount) != 3 {
+		t.Errorf("commitment offer RateCard: terms %+v, %d meters", view.OfferTerms, len(view.Meters))
 	}
 }

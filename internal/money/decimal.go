@@ -71,6 +71,15 @@ func (s *QuantitySum) String() string {
 	return s.big.String()
 }
 
+// Quantity returns the sum as a Quantity, and false when it is too large
+// for one (over about 9.2 billion units).
+func (s *QuantitySum) Quantity() (Quantity, bool) {
+	if s.spills {
+		return 0, false
+	}
+	return Quantity(int64(s.small)), true
+}
+
 // Decimal returns the sum as an exact decimal.
 func (s *QuantitySum) Decimal() Decimal {
 	if !s.spills {

@@ -94,38 +94,6 @@ func (db *DB) Subscriptions(ctx context.Context) ([]account.Subscription, error)
 
 const meterColumns = `meter_id, meter_name, meter_category, meter_sub_category, meter_region, unit, meter_status, created_us, updated_us`
 
-// PutMeter implements catalog.Repository.
-func (db *DB) PutMeter(ctx context.Context, m catalog.Meter, now billing.Clock) (catalog.Meter, bool, error) {
-	t := now().UTC().Truncate(time.Microsecond)
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return catalog.Meter{}, false, fmt.Errorf("store: put meter: %w", err)
-	}
-	defer tx.Rollback()
-	var created int64
-	err = tx.QueryRowContext(ctx, db.rebind(`SELECT created_us FROM meters WHERE meter_id = ?`), m.MeterID).Scan(&created)
-	isNew := errors.Is(err, sql.ErrNoRows)
-	if err != nil && !isNew {
-		return catalog.Meter{}, false, fmt.Errorf("store: put meter: %w", err)
-	}
-	if isNew {
-		created = micros(t)
-	}
-	_, err = tx.ExecContext(ctx, db.rebind(`INSERT INTO meters (`+meterColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (meter_id) DO UPDATE SET meter_name = excluded.meter_name, meter_category = excluded.meter_category,
-		meter_sub_category = excluded.meter_sub_category, meter_region = excluded.meter_region, unit = excluded.unit,
-		meter_status = excluded.meter_status, updated_us = excluded.updated_us`),
-		m.MeterID, m.MeterName, m.MeterCategory, m.MeterSubCategory, m.MeterRegion, m.Unit, m.MeterStatus, created, micros(t))
-	if err != nil {
-		return catalog.Meter{}, false, fmt.Errorf("store: put meter: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return catalog.Meter{}, false, fmt.Errorf("store: put meter: %w", err)
-	}
-	m.CreatedAt, m.UpdatedAt = fromMicros(created), t
-	return m, isNew, nil
-}
-
 func scanMeter(row interface{ Scan(...any) error }, extra ...any) (catalog.Meter, error) {
 	var m catalog.Meter
 	var created, updated int64
@@ -133,34 +101,4 @@ func scanMeter(row interface{ Scan(...any) error }, extra ...any) (catalog.Meter
 	err := row.Scan(dest...)
 	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return m, err
-}
-
-// Meter implements catalog.Repository.
-func (db *DB) Meter(ctx context.Context, id string) (catalog.Meter, error) {
-	m, err := scanMeter(db.read.QueryRowContext(ctx, db.rebind(`SELECT `+meterColumns+` FROM meters WHERE meter_id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, catalog.MeterNotFound(id)
-	}
-	if err != nil {
-		return m, fmt.Errorf("store: meter: %w", err)
-	}
-	return m, nil
-}
-
-// Meters implements catalog.Repository.
-func (db *DB) Meters(ctx context.Context) ([]catalog.Meter, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+meterColumns+` FROM meters ORDER BY meter_id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: meters: %w", err)
-	}
-	defer rows.Close()
-	out := []catalog.Meter{}
-	for rows.Next() {
-		m, err := scanMeter(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: meters: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }

@@ -16,7 +16,7 @@ import (
 type MeterHour struct {
 	MeterID  string
 	Hour     time.Time
-	Quantity money.Decimal
+	Quantity money.Quantity
 }
 
 // UsageByHour returns a subscription's usage whose usage time falls in
@@ -82,7 +82,12 @@ func (s *Service) UsageByHour(ctx context.Context, subscriptionID string, start,
 	}
 	out := make([]MeterHour, 0, len(sums))
 	for k, sum := range sums {
-		out = append(out, MeterHour{MeterID: meters[k.meter].MeterID, Hour: time.Unix(k.hour, 0).UTC(), Quantity: sum.Decimal()})
+		q, ok := sum.Quantity()
+		if !ok {
+			return nil, billing.Conflict("QuantityTooLarge", "meterId", "The usage of meter %s in the hour %s is larger than Reckon can rate (%s units).",
+				meters[k.meter].MeterID, time.Unix(k.hour, 0).UTC().Format(time.RFC3339), sum.String())
+		}
+		out = append(out, MeterHour{MeterID: meters[k.meter].MeterID, Hour: time.Unix(k.hour, 0).UTC(), Quantity: q})
 	}
 	slices.SortFunc(out, func(a, b MeterHour) int {
 		if c := a.Hour.Compare(b.Hour); c != 0 {

@@ -32,7 +32,6 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		fn   func(t *testing.T, db *store.DB)
 	}{
 		{"Subscriptions", testSubscriptions},
-		{"Meters", testMeters},
 		{"Keys", testKeys},
 		{"InstanceKeys", testInstanceKeys},
 		{"InsertKeys", testInsertKeys},
@@ -40,6 +39,14 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Rollback", testRollback},
 		{"Concurrent", testConcurrent},
 		{"Secret", testSecret},
+		{"CatalogEmpty", testCatalogEmpty},
+		{"CatalogRoundTrip", testCatalogRoundTrip},
+		{"CatalogReplace", testCatalogReplace},
+		{"CatalogRollback", testCatalogRollback},
+		{"CatalogRateCard", testCatalogRateCard},
+		{"CatalogRateVersions", testCatalogRateVersions},
+		{"CatalogLarge", testCatalogLarge},
+		{"CatalogConcurrent", testCatalogConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,75 +172,13 @@ func checkSubscription(t *testing.T, db *store.DB, want account.Subscription) {
 	}
 }
 
-func testMeters(t *testing.T, db *store.DB) {
-	if list, err := db.Meters(ctx); err != nil || list == nil || len(list) != 0 {
-		t.Fatalf("Meters of an empty store = %v, %v; want an empty, non-nil list", list, err)
-	}
-	id := guid('b', 1)
-	t1 := "2024-01-02T03:04:05.999999999Z"
-	want := meter(id, "D2 v3 — Linux")
-	stored, created, err := db.PutMeter(ctx, want, clockAt(t1))
-	if err != nil || !created {
-		t.Fatalf("PutMeter (create) = created %v, %v", created, err)
-	}
-	at1 := clockAt(t1)().Truncate(time.Microsecond)
-	if !sameTime(stored.CreatedAt, at1) || !sameTime(stored.UpdatedAt, at1) {
-		t.Fatalf("created/updated = %v/%v, want %v", stored.CreatedAt, stored.UpdatedAt, at1)
-	}
-	want.CreatedAt, want.UpdatedAt = at1, at1
-	checkMeter(t, db, want)
-
-	repl := catalog.Meter{MeterID: id, MeterName: "Renamed", MeterCategory: "Storage", MeterSubCategory: "",
-		MeterRegion: "", Unit: "1 GB/Month", MeterStatus: catalog.MeterDeprecated}
-	t2 := "2024-02-03T04:05:06Z"
-	stored, created, err = db.PutMeter(ctx, repl, clockAt(t2))
-	if err != nil || created {
-		t.Fatalf("PutMeter (replace) = created %v, %v", created, err)
-	}
-	at2 := clockAt(t2)()
-	if !sameTime(stored.CreatedAt, at1) || !sameTime(stored.UpdatedAt, at2) {
-		t.Fatalf("after replace created/updated = %v/%v, want %v/%v", stored.CreatedAt, stored.UpdatedAt, at1, at2)
-	}
-	repl.CreatedAt, repl.UpdatedAt = at1, at2
-	checkMeter(t, db, repl)
-
-	_, err = db.Meter(ctx, guid('b', 2))
-	if be := billing.AsError(err); be == nil || be.Kind != billing.KindNotFound || be.Code != "MeterNotFound" {
-		t.Fatalf("Meter of a missing id: %v, want KindNotFound MeterNotFound", err)
-	}
-
-	for _, n := range []int{0xff, 2, 0x30} {
-		if _, _, err := db.PutMeter(ctx, meter(guid('b', n), fmt.Sprint("m", n)), clockAt(t1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	list, err := db.Meters(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, m := range list {
-		ids = append(ids, m.MeterID)
-	}
-	wantIDs := []string{id, guid('b', 2), guid('b', 0x30), guid('b', 0xff)}
-	sort.Strings(wantIDs)
-	if !reflect.DeepEqual(ids, wantIDs) {
-		t.Fatalf("Meters ids = %v, want %v", ids, wantIDs)
-	}
-}
-
-func checkMeter(t *testing.T, db *store.DB, want catalog.Meter) {
+// putMeter creates or replaces a meter through a catalog transaction.
+func putMeter(t *testing.T, db *store.DB, m catalog.Meter, at string) {
 	t.Helper()
-	got, err := db.Meter(ctx, want.MeterID)
-	if err != nil {
-		t.Fatalf("Meter(%s): %v", want.MeterID, err)
-	}
-	if !sameTime(got.CreatedAt, want.CreatedAt) || !sameTime(got.UpdatedAt, want.UpdatedAt) {
-		t.Fatalf("Meter times = %v/%v, want %v/%v", got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt)
-	}
-	got.CreatedAt, got.UpdatedAt = want.CreatedAt, want.UpdatedAt
-	if got != want {
-		t.Fatalf("Meter = %+v\nwant %+v", got, want)
+	now := clockAt(at)()
+	m.CreatedAt, m.UpdatedAt = now, now
+	if _, err := db.UpdateCatalog(ctx, func(tx catalog.CatalogTx) error { return tx.PutMeters(ctx, []catalog.Meter{m}) }); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -247,9 +192,7 @@ func setup(t *testing.T, db *store.DB, n int) (subs, meters []int64) {
 		if _, _, err := db.PutSubscription(ctx, subscription(sids[i-1], "s"), clockAt("2024-01-01T00:00:00Z")); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := db.PutMeter(ctx, meter(mids[i-1], "m"), clockAt("2024-01-01T00:00:00Z")); err != nil {
-			t.Fatal(err)
-		}
+		putMeter(t, db, meter(mids[i-1], "m"), "2024-01-01T00:00:00Z")
 	}
 	sk, err := db.SubscriptionKeys(ctx, sids)
 	if err != nil {
@@ -311,9 +254,7 @@ func testKeys(t *testing.T, db *store.DB) {
 	if _, _, err := db.PutSubscription(ctx, subscription(guid('c', 1), "renamed"), clockAt("2024-06-01T00:00:00Z")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.PutMeter(ctx, meter(guid('d', 1), "renamed"), clockAt("2024-06-01T00:00:00Z")); err != nil {
-		t.Fatal(err)
-	}
+	putMeter(t, db, meter(guid('d', 1), "renamed"), "2024-06-01T00:00:00Z")
 	if got, _ := db.SubscriptionKeys(ctx, []string{guid('c', 1)}); got[guid('c', 1)] != subs[0] {
 		t.Fatalf("subscription key changed on replace: %v, was %d", got, subs[0])
 	}
