@@ -42,6 +42,9 @@ Usage:
   reckon ingest [flags] FILE        send usage records (JSON array or NDJSON) to a server or a store
   reckon subscription put|get|list  manage subscriptions through a server
   reckon meter put|get|list         manage meters through a server
+  reckon offer put|get|list         manage offers (currencies, regions) through a server
+  reckon catalog import [flags] FILE  import prices: a RateCard body or Azure Retail Prices items
+  reckon rate --subscription ID     a subscription's estimated charges for a period
   reckon bench [flags]              measure ingestion and UsageAggregates (see BENCHMARKS.md)
   reckon version                    print the version
 
@@ -66,6 +69,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runResource(ctx, env, "subscriptions", rest)
 	case "meter", "meters":
 		return runResource(ctx, env, "meters", rest)
+	case "offer", "offers":
+		return runResource(ctx, env, "offers", rest)
+	case "catalog":
+		return runCatalog(ctx, env, rest)
+	case "rate":
+		return runRate(ctx, env, rest)
 	case "bench":
 		return runBench(ctx, env, rest)
 	case "version", "--version", "-v":

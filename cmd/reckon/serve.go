@@ -20,6 +20,7 @@ import (
 
 	"github.com/reckon-billing/reckon/internal/account"
 	"github.com/reckon-billing/reckon/internal/catalog"
+	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/demo"
 	"github.com/reckon-billing/reckon/internal/httpapi"
 	"github.com/reckon-billing/reckon/internal/store"
@@ -109,12 +110,13 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	cat := catalog.NewService(db, clock)
 	usageSvc := usage.NewService(db, clock, log, usage.Config{SettleMargin: c.settleMargin})
 	defer usageSvc.Close()
+	chargesSvc := charges.NewService(accounts, cat, usageSvc, clock)
 
 	api := httpapi.New(httpapi.Config{
 		AdminToken: c.adminToken, IngestToken: c.ingestToken, Demo: c.demo, MaxIngestBytes: c.maxIngestBytes,
 	}, httpapi.Deps{
-		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, TokenKey: tokenKey,
-		Registry: prometheus.NewRegistry(), Ready: db.Ping,
+		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, TokenKey: tokenKey,
+		Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: clock,
 	})
 
 	var tlsConfig *tls.Config

@@ -43,6 +43,7 @@ type meterJSON struct {
 	MeterRegion      string    `json:"meterRegion"`
 	Unit             string    `json:"unit"`
 	MeterStatus      string    `json:"meterStatus"`
+	MeterTags        []string  `json:"meterTags"`
 	CreatedAt        time.Time `json:"createdAt"`
 	UpdatedAt        time.Time `json:"updatedAt"`
 }
@@ -172,21 +173,21 @@ func TestOperatorMeters(t *testing.T) {
 		var created meterJSON
 		decodeStrict(t, body, &created)
 		want := meterJSON{MeterID: meterA, MeterName: "D2 v3", MeterCategory: "Virtual Machines", Unit: "1 Hour",
-			MeterStatus: "Active", CreatedAt: serverNow, UpdatedAt: serverNow}
+			MeterStatus: "Active", MeterTags: []string{}, CreatedAt: serverNow, UpdatedAt: serverNow}
 		if !reflect.DeepEqual(created, want) {
 			t.Errorf("created = %+v\nwant      %+v", created, want)
 		}
 
 		clock.Advance(time.Minute)
 		resp, body = put(meterA, `{"meterId":"`+meterA+`","meterName":"D2 v3/D2s v3","meterCategory":"Virtual Machines","meterSubCategory":"Dv3/Dsv3 Series",`+
-			`"meterRegion":"EU West","unit":"1 Hour","meterStatus":"deprecated"}`)
+			`"meterRegion":"EU West","unit":"1 Hour","meterStatus":"deprecated","meterTags":["Third Party"]}`)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("second PUT: %d %s, want 200", resp.StatusCode, body)
 		}
 		var replaced meterJSON
 		decodeStrict(t, body, &replaced)
 		want = meterJSON{MeterID: meterA, MeterName: "D2 v3/D2s v3", MeterCategory: "Virtual Machines", MeterSubCategory: "Dv3/Dsv3 Series",
-			MeterRegion: "EU West", Unit: "1 Hour", MeterStatus: "Deprecated", CreatedAt: serverNow, UpdatedAt: serverNow.Add(time.Minute)}
+			MeterRegion: "EU West", Unit: "1 Hour", MeterStatus: "Deprecated", MeterTags: []string{"Third Party"}, CreatedAt: serverNow, UpdatedAt: serverNow.Add(time.Minute)}
 		if !reflect.DeepEqual(replaced, want) {
 			t.Errorf("replaced = %+v\nwant       %+v", replaced, want)
 		}

@@ -19,26 +19,16 @@ import (
 // A body with Content-Encoding: gzip is decompressed; the size limit then
 // applies to the decompressed records as well as to what was sent.
 func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = http.MaxBytesReader(w, r.Body, a.cfg.MaxIngestBytes)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			writeError(w, r, a.log, invalid("InvalidRequestContent", "", "The request body is not valid gzip; nothing was committed."))
-			return
-		}
-		body = &limitedReader{r: zr, left: a.cfg.MaxIngestBytes}
-	default:
-		writeError(w, r, a.log, &billing.Error{Kind: billing.KindUnsupportedMedia, Code: "UnsupportedContentEncoding",
-			Message: "The Content-Encoding '" + clip(enc) + "' is not supported; send identity or gzip."})
+	body, err := a.bulkBody(w, r)
+	if err != nil {
+		writeError(w, r, a.log, err)
 		return
 	}
 	batch := a.deps.Usage.NewBatch(callerOf(r).operator)
 	if r.ContentLength > 0 && r.Header.Get("Content-Encoding") == "" {
 		batch.Expect(int(min(r.ContentLength, a.cfg.MaxIngestBytes) / 350)) // a record is about 350 bytes
 	}
-	err := usage.DecodeRecords(body, func(i int, in *usage.RecordInput, rej *usage.Rejection) error {
+	err = usage.DecodeRecords(body, func(i int, in *usage.RecordInput, rej *usage.Rejection) error {
 		batch.Add(i, in, rej)
 		return nil
 	})
@@ -46,8 +36,7 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe) || errors.Is(err, errTooLarge):
-			writeError(w, r, a.log, &billing.Error{Kind: billing.KindTooLarge, Code: "RequestBodyTooLarge",
-				Message: "The request body is larger than the limit of " + byteSize(a.cfg.MaxIngestBytes) + "; nothing was committed. Send smaller batches."})
+			writeError(w, r, a.log, a.bodyTooLarge())
 		case errors.Is(err, usage.ErrMalformedBody):
 			writeError(w, r, a.log, invalid("InvalidRequestContent", "", "The request body is not a JSON array of records nor NDJSON; nothing was committed (%v).", err))
 		default:
@@ -61,6 +50,33 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// bulkBody returns the body of a bulk upload (usage, catalog imports),
+// limited to the configured size and decompressed when its
+// Content-Encoding is gzip; the limit then applies to the decompressed
+// data as well as to what was sent.
+func (a *API) bulkBody(w http.ResponseWriter, r *http.Request) (io.Reader, error) {
+	var body io.Reader = http.MaxBytesReader(w, r.Body, a.cfg.MaxIngestBytes)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return body, nil
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, invalid("InvalidRequestContent", "", "The request body is not valid gzip; nothing was committed.")
+		}
+		return &limitedReader{r: zr, left: a.cfg.MaxIngestBytes}, nil
+	default:
+		return nil, &billing.Error{Kind: billing.KindUnsupportedMedia, Code: "UnsupportedContentEncoding",
+			Message: "The Content-Encoding '" + clip(enc) + "' is not supported; send identity or gzip."}
+	}
+}
+
+// bodyTooLarge is the error for a bulk body over the limit.
+func (a *API) bodyTooLarge() error {
+	return &billing.Error{Kind: billing.KindTooLarge, Code: "RequestBodyTooLarge",
+		Message: "The request body is larger than the limit of " + byteSize(a.cfg.MaxIngestBytes) + "; nothing was committed. Send smaller batches."}
 }
 
 func byteSize(n int64) string {

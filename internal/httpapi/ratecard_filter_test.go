@@ -12,7 +12,7 @@ func TestParseRateCardFilter(t *testing.T) {
 	for _, s := range []string{
 		"OfferDurableId eq 'MS-AZR-0003P' and Currency eq 'USD' and Locale eq 'en-US' and RegionInfo eq 'US'",
 		"RegionInfo eq 'US' and Locale eq 'en-US' and Currency eq 'USD' and OfferDurableId eq 'MS-AZR-0003P'", // any order
-		"offerdurableid EQ 'MS-AZR-0003P' AND currency eq 'USD' And LOCALE eq 'en-US' and regioninfo Eq 'US'",  // any case
+		"offerdurableid EQ 'MS-AZR-0003P' AND currency eq 'USD' And LOCALE eq 'en-US' and regioninfo Eq 'US'", // any case
 		"  OfferDurableId  eq\t'MS-AZR-0003P'   and Currency eq 'USD' and Locale eq 'en-US' and RegionInfo eq 'US'  ",
 	} {
 		got, err := parseRateCardFilter(s)

@@ -22,6 +22,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/account"
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/catalog"
+	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
 
@@ -44,12 +45,15 @@ type Deps struct {
 	Accounts *account.Service
 	Catalog  *catalog.Service
 	Usage    *usage.Service
+	Charges  *charges.Service
 	// TokenKey signs continuation tokens; every node sharing a store must
 	// use the same key.
 	TokenKey []byte
 	Registry *prometheus.Registry
 	// Ready reports whether the server can serve (the store answers).
 	Ready func(context.Context) error
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // API is the HTTP handler of a Reckon server.
@@ -61,8 +65,16 @@ type API struct {
 	arm     armRouter
 	metrics *metrics
 	// routes lists every operator and metering route, for the OpenAPI check.
-	routes []string
-	quotes quoteCache
+	routes    []string
+	quotes    quoteCache
+	rateCards rateCardCache
+}
+
+func (a *API) now() time.Time {
+	if a.deps.Now != nil {
+		return a.deps.Now()
+	}
+	return time.Now()
 }
 
 // New returns the handler of a Reckon server.
@@ -100,6 +112,16 @@ func (a *API) routesSetup() {
 
 	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/UsageAggregates",
 		a.authenticate(roleReader, http.HandlerFunc(a.usageAggregates)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/RateCard",
+		a.authenticate(roleReader, http.HandlerFunc(a.rateCard)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/charges",
+		a.authenticate(roleReader, http.HandlerFunc(a.charges)))
+	a.arm.handle(http.MethodGet, "/providers/Microsoft.Commerce/offers",
+		a.authenticate(roleReader, http.HandlerFunc(a.listOffers)))
+	a.operator("POST /admin/v1/catalog/import", a.importCatalog)
+	a.operator("PUT /admin/v1/offers/{offerDurableId}", a.putOffer)
+	a.operator("GET /admin/v1/offers/{offerDurableId}", a.getOffer)
+	a.operator("GET /admin/v1/offers", a.listAdminOffers)
 	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}",
 		a.authenticate(roleReader, http.HandlerFunc(a.subscriptionResource)))
 }

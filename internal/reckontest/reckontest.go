@@ -25,6 +25,7 @@ import (
 
 	"github.com/reckon-billing/reckon/internal/account"
 	"github.com/reckon-billing/reckon/internal/catalog"
+	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/httpapi"
 	"github.com/reckon-billing/reckon/internal/store"
 	"github.com/reckon-billing/reckon/internal/usage"
@@ -169,6 +170,7 @@ type Server struct {
 	Accounts *account.Service
 	Catalog  *catalog.Service
 	Usage    *usage.Service
+	Charges  *charges.Service
 	API      *httpapi.API
 }
 
@@ -199,8 +201,9 @@ func Start(t testing.TB, o Options) *Server {
 	s.Accounts = account.NewService(db, now)
 	s.Catalog = catalog.NewService(db, now)
 	s.Usage = usage.NewService(db, now, log, usage.Config{SettleMargin: o.SettleMargin})
+	s.Charges = charges.NewService(s.Accounts, s.Catalog, s.Usage, now)
 	s.API = httpapi.New(httpapi.Config{AdminToken: AdminToken, IngestToken: IngestToken, Demo: o.Demo, MaxIngestBytes: o.MaxIngestBytes},
-		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping})
+		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, Charges: s.Charges, TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: now})
 	if o.TLS {
 		s.Server = httptest.NewTLSServer(s.API)
 	} else {
