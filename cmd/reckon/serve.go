@@ -291,6 +291,12 @@ func printDemoHelp(env environment, base, certFile, token string, sum demo.Summa
 	fmt.Fprintf(w, "\nUsage of the last 7 days (any bearer token works for reads in demo mode):\n")
 	fmt.Fprintf(w, "  curl -s %s-H 'Authorization: Bearer demo' '%s/subscriptions/%s/providers/Microsoft.Commerce/UsageAggregates?api-version=2015-06-01-preview&reportedStartTime=%s&reportedEndTime=%s&aggregationGranularity=Daily&showDetails=true'\n",
 		curlTLS, base, sub, start.Format("2006-01-02T15:04:05Z"), end.Format("2006-01-02T15:04:05Z"))
+	fmt.Fprintf(w, "\nThe subscription's RateCard (its own offer, currency, locale and region; add a $filter to choose):\n")
+	fmt.Fprintf(w, "  curl -s --compressed %s-H 'Authorization: Bearer demo' '%s/subscriptions/%s/providers/Microsoft.Commerce/RateCard?api-version=2016-08-31-preview'\n",
+		curlTLS, base, sub)
+	fmt.Fprintf(w, "\nIts estimated charges for the current billing period:\n")
+	fmt.Fprintf(w, "  curl -s %s-H 'Authorization: Bearer demo' '%s/subscriptions/%s/providers/Microsoft.Commerce/charges?api-version=2015-06-01-preview'\n",
+		curlTLS, base, sub)
 	fmt.Fprintf(w, "\nOperator API (well-known demo operator token):\n  curl -s %s-H 'Authorization: Bearer %s' %s/admin/v1/subscriptions\n", curlTLS, token, base)
 	fmt.Fprintf(w, "\nAzure SDK for Go (armcommerce): set the cloud's ResourceManager endpoint to %s with audience\n", base)
 	fmt.Fprintf(w, "https://management.core.windows.net/ and use any TokenCredential. The SDK sends credentials only over\n")
