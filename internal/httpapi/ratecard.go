@@ -103,7 +103,9 @@ func (a *API) renderRateCard(r *http.Request) (*rateCardBody, error) {
 		return nil, err
 	}
 	var query catalog.RateCardQuery
-	if filter, ok := q.get("$filter"); ok {
+	// The Azure SDKs send "$filter=" when given no filter: that is the
+	// same as none.
+	if filter, _ := q.get("$filter"); strings.TrimSpace(filter) != "" {
 		f, err := parseRateCardFilter(filter)
 		if err != nil {
 			return nil, err

@@ -116,7 +116,8 @@ func TestRateCard(t *testing.T) {
 			"%24filter=" + esc,
 			"$filter=" + strings.ReplaceAll(url.PathEscape(rcFilter), "'", "%27"), // %20 for spaces
 			"$filter=" + url.QueryEscape(strings.ToLower(rcFilter)),               // values and names in any case
-			"", // the subscription's own parameters
+			"",         // the subscription's own parameters
+			"$filter=", // the same: the Azure SDKs send an empty filter
 		} {
 			for _, v := range []string{"2015-06-01-preview", "2016-08-31-preview"} {
 				rc := getRateCard(t, srv, rateCardPath(subA, v, q))
