@@ -136,7 +136,7 @@ func startCompat(t *testing.T, b reckontest.Backend, clock *reckontest.Clock) (*
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+reckontest.AdminToken)
+		req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -194,7 +194,7 @@ func rawList(t *testing.T, srv *reckontest.Server, q query) (rows map[string]int
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+reckontest.AdminToken)
+		req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ func (c fakeCredential) GetToken(ctx context.Context, o policy.TokenRequestOptio
 // sends the operator's token through transport.
 func goClient(t *testing.T, srv *reckontest.Server, sub string, transport policy.Transporter, retry policy.RetryOptions) *armcommerce.UsageAggregatesClient {
 	t.Helper()
-	c, err := armcommerce.NewUsageAggregatesClient(sub, fakeCredential{reckontest.AdminToken}, &arm.ClientOptions{
+	c, err := armcommerce.NewUsageAggregatesClient(sub, fakeCredential{srv.AdminToken}, &arm.ClientOptions{
 		ClientOptions: policy.ClientOptions{
 			Cloud: cloud.Configuration{
 				ActiveDirectoryAuthorityHost: "https://login.invalid/",
@@ -206,7 +206,7 @@ func ingestAt(t *testing.T, srv *reckontest.Server, reported time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+reckontest.AdminToken)
+	req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

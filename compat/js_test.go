@@ -74,7 +74,7 @@ func TestAzureSDKForJavaScript(t *testing.T) {
 					"--base-url", srv.URL, "--subscription", subscription,
 					"--start", q.start.Format(time.RFC3339), "--end", q.end.Format(time.RFC3339),
 					"--granularity", q.granularity, "--show-details", fmt.Sprint(q.showDetails))
-				cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca, "RECKON_TOKEN="+reckontest.AdminToken)
+				cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca, "RECKON_TOKEN="+srv.AdminToken)
 				var stdout, stderr bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &stdout, &stderr
 				if err := cmd.Run(); err != nil {

@@ -227,7 +227,7 @@ func TestRateCardAzureSDKForGo(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				rec := &recordingTransport{next: srv.Client()}
-				client, err := armcommerce.NewRateCardClient(fx.Subscription, fakeCredential{reckontest.AdminToken}, armOptions(srv, rec, c.override))
+				client, err := armcommerce.NewRateCardClient(fx.Subscription, fakeCredential{srv.AdminToken}, armOptions(srv, rec, c.override))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -249,7 +249,7 @@ func TestRateCardAzureSDKForGo(t *testing.T) {
 		// armcommerce's MeterInfo has no MeterStatus: read it, and the
 		// numbers' exact text, through the SDK's own pipeline.
 		t.Run("MeterStatusThroughPipeline", func(t *testing.T) {
-			client, err := arm.NewClient("reckon-compat.RateCard", "v0.0.0", fakeCredential{reckontest.AdminToken}, armOptions(srv, srv.Client(), ""))
+			client, err := arm.NewClient("reckon-compat.RateCard", "v0.0.0", fakeCredential{srv.AdminToken}, armOptions(srv, srv.Client(), ""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +308,7 @@ func TestRateCardAzureSDKForGo(t *testing.T) {
 		// Beyond Azure: the subscription resource states the RateCard
 		// parameters; the filter built from them reads the same RateCard.
 		t.Run("FilterFromSubscriptionResource", func(t *testing.T) {
-			client, err := arm.NewClient("reckon-compat.Subscriptions", "v0.0.0", fakeCredential{reckontest.AdminToken}, armOptions(srv, srv.Client(), ""))
+			client, err := arm.NewClient("reckon-compat.Subscriptions", "v0.0.0", fakeCredential{srv.AdminToken}, armOptions(srv, srv.Client(), ""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -339,7 +339,7 @@ func TestRateCardAzureSDKForGo(t *testing.T) {
 			if sub.SubscriptionID != fx.Subscription || filter != fx.Filter {
 				t.Fatalf("subscription %+v gives the filter %q, want %q", sub, filter, fx.Filter)
 			}
-			rates, err := armcommerce.NewRateCardClient(fx.Subscription, fakeCredential{reckontest.AdminToken}, armOptions(srv, srv.Client(), ""))
+			rates, err := armcommerce.NewRateCardClient(fx.Subscription, fakeCredential{srv.AdminToken}, armOptions(srv, srv.Client(), ""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -351,7 +351,7 @@ func TestRateCardAzureSDKForGo(t *testing.T) {
 		})
 
 		t.Run("Errors", func(t *testing.T) {
-			client, err := armcommerce.NewRateCardClient(fx.Subscription, fakeCredential{reckontest.AdminToken}, armOptions(srv, srv.Client(), ""))
+			client, err := armcommerce.NewRateCardClient(fx.Subscription, fakeCredential{srv.AdminToken}, armOptions(srv, srv.Client(), ""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,7 +362,7 @@ func TestRateCardAzureSDKForGo(t *testing.T) {
 					t.Errorf("%s: err = %v, want a 400 %s ResponseError", c.Name, err, c.Code)
 				}
 			}
-			other, err := armcommerce.NewRateCardClient("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", fakeCredential{reckontest.AdminToken}, armOptions(srv, srv.Client(), ""))
+			other, err := armcommerce.NewRateCardClient("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", fakeCredential{srv.AdminToken}, armOptions(srv, srv.Client(), ""))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -69,7 +69,7 @@ func runGetRateCard(t *testing.T, node, ca string, srv *reckontest.Server, wantE
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join("js", "get-ratecard.js"),
 		"--base-url", srv.URL, "--subscription", fx.Subscription}, args...)...)
-	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca, "RECKON_TOKEN="+reckontest.AdminToken)
+	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ca, "RECKON_TOKEN="+srv.AdminToken)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

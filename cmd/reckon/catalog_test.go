@@ -16,8 +16,7 @@ import (
 // ingested.
 func TestCatalogImportAndRate(t *testing.T) {
 	ctx := context.Background()
-	token := randomToken(t, "cat-admin-")
-	getenv := mapEnv(map[string]string{"RECKON_ADMIN_TOKEN": token})
+	getenv, _ := operatorEnv(t)
 	dataDir := t.TempDir()
 	client := &http.Client{Timeout: 30 * time.Second}
 	srv := serveInProcess(t, getenv, client, "http", "--data-dir", dataDir)

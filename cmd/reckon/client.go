@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -23,25 +25,23 @@ type apiClient struct {
 }
 
 type clientFlags struct {
-	server, token, cacert string
+	server, token, cacert  string
+	clientID, clientSecret string
 }
 
 func (cf *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.server, "server", "http://127.0.0.1:8080", "URL of the Reckon server")
-	fs.StringVar(&cf.token, "token", "", "operator bearer token (default: $RECKON_ADMIN_TOKEN, or the data directory's admin-token)")
+	fs.StringVar(&cf.token, "token", "", "a bearer token to send as is (instead of signing in)")
+	fs.StringVar(&cf.clientID, "client-id", "", "service principal to sign in as (default: $RECKON_CLIENT_ID, or the data directory's operator-credentials)")
 	fs.StringVar(&cf.cacert, "cacert", "", "PEM file of a CA (or self-signed certificate) to trust")
 }
 
+// client returns a client of the server, signed in: with --token as is, or
+// with a token obtained from the server's token service for --client-id
+// and RECKON_CLIENT_SECRET (secrets are not taken as flags: they would show
+// in the process list), or for the operator credentials that "reckon serve"
+// wrote into dataDir on first start.
 func (cf *clientFlags) client(env environment, dataDir string) (*apiClient, error) {
-	token := cf.token
-	if token == "" {
-		token = env.getenv("RECKON_ADMIN_TOKEN")
-	}
-	if token == "" && dataDir != "" {
-		if b, err := os.ReadFile(dataDir + "/admin-token"); err == nil {
-			token = strings.TrimSpace(string(b))
-		}
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if cf.cacert != "" {
 		pem, err := os.ReadFile(cf.cacert)
@@ -54,7 +54,58 @@ func (cf *clientFlags) client(env environment, dataDir string) (*apiClient, erro
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
-	return &apiClient{base: strings.TrimSuffix(cf.server, "/"), token: token, http: &http.Client{Transport: tr, Timeout: 10 * time.Minute}}, nil
+	c := &apiClient{base: strings.TrimSuffix(cf.server, "/"), token: cf.token, http: &http.Client{Transport: tr, Timeout: 10 * time.Minute}}
+	if c.token != "" {
+		return c, nil
+	}
+	id, secret := cf.clientID, ""
+	if id == "" {
+		id = env.getenv("RECKON_CLIENT_ID")
+	}
+	if id != "" {
+		if secret = env.getenv("RECKON_CLIENT_SECRET"); secret == "" {
+			return nil, fmt.Errorf("signing in as %s needs its secret in RECKON_CLIENT_SECRET", id)
+		}
+	} else if dataDir != "" {
+		if b, err := os.ReadFile(filepath.Join(dataDir, "operator-credentials")); err == nil {
+			lines := strings.Fields(string(b))
+			if len(lines) == 2 {
+				id, secret = lines[0], lines[1]
+			}
+		}
+	}
+	if id == "" || secret == "" {
+		return c, nil // the server will say 401
+	}
+	tok, err := c.signIn(id, secret)
+	if err != nil {
+		return nil, err
+	}
+	c.token = tok
+	return c, nil
+}
+
+// signIn obtains a token with the client-credentials grant.
+func (c *apiClient) signIn(id, secret string) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret},
+		"resource": {"https://management.core.windows.net/"}}
+	resp, err := c.http.PostForm(c.base+"/adfs/oauth2/token", form)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return "", fmt.Errorf("sign in as %s: %s", id, resp.Status)
+	}
+	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+		return "", fmt.Errorf("sign in as %s: %s: %s %s", id, resp.Status, body.Error, body.Description)
+	}
+	return body.AccessToken, nil
 }
 
 // do sends a request and decodes a JSON answer into out; a non-2xx answer

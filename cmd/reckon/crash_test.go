@@ -163,8 +163,8 @@ func crashDuringIngest(t *testing.T, bin string, backend reckontest.Backend) {
 
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "reckon.log")
-	token := randomToken(t, "crash-admin-")
-	env := []string{"RECKON_ADMIN_TOKEN=" + token}
+	getenv, secret := operatorEnv(t)
+	env := []string{"RECKON_BOOTSTRAP_CLIENT_ID=" + testOperatorID, "RECKON_BOOTSTRAP_CLIENT_SECRET=" + secret}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "RECKON_") {
 			env = append(env, kv)
@@ -197,10 +197,11 @@ func crashDuringIngest(t *testing.T, bin string, backend reckontest.Backend) {
 		waitHealthy(t, client, base, proc.exited)
 	}
 	start()
+	// The token stays valid across the crashes: the signing keys are in the store.
+	token := signIn(t, client, base, testOperatorID, secret)
 
 	sub := "5e1c3a7b-9d2f-4c8e-a6b4-2f0e8d1c3b5a"
 	meters := [2]string{"6f2d4b8c-0e3a-4d9f-b7c5-3a1f9e2d4c6b", "70e5c9d1-1f4b-4eaf-88d6-4b2a0f3e5d7c"}
-	getenv := mapEnv(map[string]string{"RECKON_ADMIN_TOKEN": token})
 	ctx := context.Background()
 	mustCLI(t, ctx, getenv, "subscription", "put", "--server", base, "--json", `{"displayName":"Crash test","billingAccount":"crash"}`, sub)
 	for i, m := range meters {

@@ -126,8 +126,7 @@ func writeFile(t *testing.T, name string, data []byte) string {
 func TestServeAndIngest(t *testing.T) {
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
 		ctx := context.Background()
-		token := randomToken(t, "e2e-admin-")
-		getenv := mapEnv(map[string]string{"RECKON_ADMIN_TOKEN": token})
+		getenv, secret := operatorEnv(t)
 		dataDir := t.TempDir()
 		storeArgs := []string{"--data-dir", dataDir}
 		if b == reckontest.Postgres {
@@ -147,12 +146,13 @@ func TestServeAndIngest(t *testing.T) {
 		if configLine == "" {
 			t.Fatalf("no configuration line in the start-up log:\n%s", log)
 		}
-		if !strings.Contains(configLine, `adminToken="(set, redacted)"`) {
-			t.Errorf("configuration line does not say the admin token is set and redacted: %s", configLine)
+		if !strings.Contains(configLine, `bootstrapClientSecret="(set, redacted)"`) {
+			t.Errorf("configuration line does not say the bootstrap secret is set and redacted: %s", configLine)
 		}
-		if strings.Contains(log, token) {
-			t.Errorf("the start-up log contains the admin token:\n%s", log)
+		if strings.Contains(log, secret) {
+			t.Errorf("the start-up log contains the operator's secret:\n%s", log)
 		}
+		token := signIn(t, client, srv.base, testOperatorID, secret)
 
 		sub := "7c0d9d3e-5b4a-4f7e-9a53-1f6a2b8c4d01"
 		meters := [2]string{"a3f1c2d4-1111-4e5f-8a9b-0c1d2e3f4a5b", "b4e2d3c5-2222-4f60-9bac-1d2e3f405b6c"}
@@ -166,7 +166,7 @@ func TestServeAndIngest(t *testing.T) {
 			t.Fatalf("subscription put returned %+v", gotSub)
 		}
 		for i, m := range meters {
-			// No --token: the client takes RECKON_ADMIN_TOKEN from the environment.
+			// No --token: the client signs in with RECKON_CLIENT_ID and _SECRET.
 			out := mustCLI(t, ctx, getenv, "meter", "put", "--server", srv.base,
 				"--json", fmt.Sprintf(`{"meterName":"E2E meter %d","meterCategory":"Virtual Machines","unit":"1 Hour"}`, i), m)
 			var gotMeter struct{ MeterID, MeterStatus string }
@@ -292,10 +292,10 @@ func TestServeAndIngest(t *testing.T) {
 // URL --token T" and "reckon ingest FILE --server URL --token T".
 func TestFlagsAfterArguments(t *testing.T) {
 	ctx := context.Background()
-	token := randomToken(t, "flags-admin-")
-	getenv := mapEnv(map[string]string{"RECKON_ADMIN_TOKEN": token})
+	getenv, secret := operatorEnv(t)
 	client := &http.Client{Timeout: 30 * time.Second}
 	srv := serveInProcess(t, getenv, client, "http", "--data-dir", t.TempDir())
+	token := signIn(t, client, srv.base, testOperatorID, secret)
 	sub := "0d5f1e2a-3b4c-4d5e-8f60-718293a4b5c6"
 	meter := "1e6a2f3b-4c5d-4e6f-9071-8293a4b5c6d7"
 	mustCLI(t, ctx, getenv, "subscription", "put", sub, "--json", `{"displayName":"Flags","billingAccount":"flags"}`, "--server", srv.base, "--token", token)
@@ -348,8 +348,7 @@ func TestVersion(t *testing.T) {
 // trusting <data-dir>/tls/cert.pem reaches the server, one that does not is
 // refused, and a restart keeps the certificate.
 func TestTLSSelfSigned(t *testing.T) {
-	token := randomToken(t, "tls-admin-")
-	getenv := mapEnv(map[string]string{"RECKON_ADMIN_TOKEN": token})
+	getenv, _ := operatorEnv(t)
 	dataDir := t.TempDir()
 	certPath := filepath.Join(dataDir, "tls", "cert.pem")
 
@@ -357,6 +356,7 @@ func TestTLSSelfSigned(t *testing.T) {
 	// trusting client is built the poll only waits for the listener.
 	trusting := &http.Client{Timeout: 10 * time.Second, Transport: &lazyTrustTransport{certPath: certPath}}
 	srv := serveInProcess(t, getenv, trusting, "https", "--data-dir", dataDir, "--tls-self-signed")
+
 	if !strings.HasPrefix(srv.base, "https://127.0.0.1:") {
 		t.Fatalf("base URL %s", srv.base)
 	}
@@ -451,14 +451,14 @@ func (l *lazyTrustTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 func TestGracefulShutdownFinishesIngest(t *testing.T) {
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
 		ctx := context.Background()
-		token := randomToken(t, "shutdown-admin-")
-		getenv := mapEnv(map[string]string{"RECKON_ADMIN_TOKEN": token})
+		getenv, secret := operatorEnv(t)
 		storeArgs := []string{"--data-dir", t.TempDir()}
 		if b == reckontest.Postgres {
 			storeArgs = append(storeArgs, "--db", reckontest.DSN(t, b))
 		}
 		client := &http.Client{Timeout: 30 * time.Second}
 		srv := serveInProcess(t, getenv, client, "http", storeArgs...)
+		token := signIn(t, client, srv.base, testOperatorID, secret)
 		sub := "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
 		meters := [2]string{"3b4c5d6e-7f80-4b9c-8d1e-2f3a4b5c6d7e", "4c5d6e7f-8091-4cad-9e2f-3a4b5c6d7e8f"}
 		mustCLI(t, ctx, getenv, "subscription", "put", "--server", srv.base, "--json", `{"displayName":"Shutdown","billingAccount":"shutdown"}`, sub)

@@ -275,3 +275,35 @@ func utcDay(days int) time.Time {
 
 // armTimeLayout is how UsageAggregates writes times: UTC as "+00:00".
 const armTimeLayout = "2006-01-02T15:04:05-07:00"
+
+// testOperatorID is the bootstrap operator of the servers the tests start.
+const testOperatorID = "e2e-operator"
+
+// operatorEnv returns an environment in which "reckon serve" bootstraps the
+// operator testOperatorID and the CLI signs in as it, and its secret.
+func operatorEnv(t testing.TB) (func(string) string, string) {
+	t.Helper()
+	secret := randomToken(t, "e2e-secret-")
+	return mapEnv(map[string]string{
+		"RECKON_BOOTSTRAP_CLIENT_ID": testOperatorID, "RECKON_BOOTSTRAP_CLIENT_SECRET": secret,
+		"RECKON_CLIENT_ID": testOperatorID, "RECKON_CLIENT_SECRET": secret,
+	}), secret
+}
+
+// signIn obtains a token of the operator from a running server.
+func signIn(t testing.TB, client *http.Client, base, id, secret string) string {
+	t.Helper()
+	resp, err := client.PostForm(base+"/adfs/oauth2/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {id}, "client_secret": {secret}, "scope": {"https://management.core.windows.net//.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.AccessToken == "" {
+		t.Fatalf("sign in as %s: %d %v", id, resp.StatusCode, err)
+	}
+	return body.AccessToken
+}

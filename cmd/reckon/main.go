@@ -45,6 +45,9 @@ Usage:
   reckon offer put|get|list         manage offers (currencies, regions) through a server
   reckon catalog import [flags] FILE  import prices: a RateCard body or Azure Retail Prices items
   reckon rate --subscription ID     a subscription's estimated charges for a period
+  reckon principal put|get|list|delete   manage service principals and portal users
+  reckon role assign|list|delete    manage role assignments
+  reckon audit                      list sign-ins and changes of principals, roles and access
   reckon bench [flags]              measure ingestion and UsageAggregates (see BENCHMARKS.md)
   reckon version                    print the version
 
@@ -75,6 +78,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runCatalog(ctx, env, rest)
 	case "rate":
 		return runRate(ctx, env, rest)
+	case "principal", "principals":
+		return runPrincipal(ctx, env, rest)
+	case "role", "roles":
+		return runRole(ctx, env, rest)
+	case "audit":
+		return runAudit(ctx, env, rest)
 	case "bench":
 		return runBench(ctx, env, rest)
 	case "version", "--version", "-v":

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,12 +11,12 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reckon-billing/reckon/internal/account"
+	"github.com/reckon-billing/reckon/internal/auth"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/demo"
@@ -27,9 +25,23 @@ import (
 	"github.com/reckon-billing/reckon/internal/usage"
 )
 
-// DemoAdminToken is the well-known operator token of demo mode, printed at
-// start like Azurite's well-known account key. Only --demo accepts it.
-const DemoAdminToken = "reckon-demo-operator-token"
+// The well-known credentials of demo mode, printed at start like Azurite's
+// well-known account key. Only --demo creates them.
+const (
+	DemoOperatorID     = "reckon-demo-operator"
+	DemoOperatorSecret = "reckon-demo-operator-secret"
+	DemoReaderID       = "reckon-demo-reader"
+	DemoReaderSecret   = "reckon-demo-reader-secret"
+)
+
+// defaultIssuer is the issuer of tokens when --issuer is not set: it must
+// not depend on the listen address, or a restart on another address, or
+// another node, would refuse the tokens issued before.
+const defaultIssuer = "https://reckon.invalid/adfs"
+
+// operatorCredentialsFile, in the data directory, holds the operator
+// credentials generated at first start, for the CLI on the same machine.
+const operatorCredentialsFile = "operator-credentials"
 
 type serveConfig struct {
 	addr           string
@@ -44,9 +56,14 @@ type serveConfig struct {
 	sqliteCacheMiB int
 	logFormat      string
 	logLevel       string
-	adminToken     string
-	ingestToken    string
 	pprofAddr      string
+	issuer         string
+	tokenLifetime  time.Duration
+	external       auth.ExternalIssuer
+	readsPerHour   int
+	writesPerHour  int
+	bootstrapID    string
+	bootstrapKey   string
 }
 
 func runServe(ctx context.Context, env environment, args []string) error {
@@ -58,18 +75,26 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve HTTPS with a development certificate kept in the data directory")
-	fs.BoolVar(&c.demo, "demo", false, "load demo data and accept any bearer token for the read APIs")
+	fs.BoolVar(&c.demo, "demo", false, "load demo data and create the well-known demo principals (never for real data)")
 	fs.Int64Var(&c.maxIngestBytes, "max-ingest-bytes", 64<<20, "largest ingest request body, in bytes")
 	fs.DurationVar(&c.settleMargin, "settle-margin", usage.DefaultConfig.SettleMargin, "how long after its end a reported window becomes readable")
 	fs.IntVar(&c.sqliteCacheMiB, "sqlite-cache-mib", 256, "SQLite page cache per connection, in MiB")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060")
+	fs.StringVar(&c.issuer, "issuer", defaultIssuer, "issuer (iss) of Reckon's tokens; every node sharing a store must use the same, e.g. https://billing.example.com/adfs")
+	fs.DurationVar(&c.tokenLifetime, "token-lifetime", time.Hour, "lifetime of the access tokens Reckon issues")
+	fs.StringVar(&c.external.Issuer, "external-issuer", "", "also trust tokens of this OIDC issuer (exact iss)")
+	fs.StringVar(&c.external.JWKSURL, "external-jwks-url", "", "JWKS URL of the external issuer")
+	fs.StringVar(&c.external.Audience, "external-audience", "", "audience the external issuer's tokens must carry")
+	fs.StringVar(&c.external.PrincipalClaim, "external-principal-claim", "oid", "claim of external tokens that names the principal in role assignments")
+	fs.IntVar(&c.readsPerHour, "reads-per-hour", 12000, "read requests a principal may make per subscription and hour (0: no limit)")
+	fs.IntVar(&c.writesPerHour, "writes-per-hour", 12000, "write requests a principal may make per subscription and hour (0: no limit)")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	c.adminToken = env.getenv("RECKON_ADMIN_TOKEN")
-	c.ingestToken = env.getenv("RECKON_INGEST_TOKEN")
+	c.bootstrapID = env.getenv("RECKON_BOOTSTRAP_CLIENT_ID")
+	c.bootstrapKey = env.getenv("RECKON_BOOTSTRAP_CLIENT_SECRET")
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
@@ -83,16 +108,16 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("serve: data directory: %w", err)
 	}
-	tokenNote, err := c.resolveAdminToken()
-	if err != nil {
-		return err
+	if (c.external.Issuer == "") != (c.external.JWKSURL == "") {
+		return errors.New("serve: --external-issuer and --external-jwks-url go together")
 	}
 	log.Info("configuration", "addr", c.addr, "dataDir", c.dataDir, "db", store.RedactDSN(c.db), "tls", c.tlsMode(),
 		"demo", c.demo, "maxIngestBytes", c.maxIngestBytes, "settleMargin", c.settleMargin.String(),
-		"sqliteCacheMiB", c.sqliteCacheMiB, "adminToken", redacted(c.adminToken), "ingestToken", redacted(c.ingestToken), "version", versionString())
-	log.Warn("interim authentication: the operator bearer token (RECKON_ADMIN_TOKEN) may call everything; " + tokenNote)
+		"sqliteCacheMiB", c.sqliteCacheMiB, "issuer", c.issuer, "tokenLifetime", c.tokenLifetime.String(),
+		"externalIssuer", c.external.Issuer, "readsPerHour", c.readsPerHour, "writesPerHour", c.writesPerHour,
+		"bootstrapClientId", c.bootstrapID, "bootstrapClientSecret", redacted(c.bootstrapKey), "version", versionString())
 	if c.demo {
-		log.Warn("DEMO MODE: any bearer token may call the read APIs, and the well-known demo operator token is accepted. Never use --demo for real data.")
+		log.Warn("DEMO MODE: the well-known demo credentials are valid. Never use --demo for real data.")
 	}
 
 	db, err := store.Open(ctx, c.db, c.dataDir, store.Options{SQLiteCacheMiB: c.sqliteCacheMiB})
@@ -111,11 +136,24 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	usageSvc := usage.NewService(db, clock, log, usage.Config{SettleMargin: c.settleMargin})
 	defer usageSvc.Close()
 	chargesSvc := charges.NewService(accounts, cat, usageSvc, clock)
+	ac := auth.Config{Issuer: c.issuer, TokenLifetime: c.tokenLifetime}
+	if c.external.Issuer != "" {
+		ext := c.external
+		ac.External = &ext
+	}
+	authSvc := auth.NewService(db, clock, ac)
+	if err := authSvc.Init(ctx); err != nil {
+		return fmt.Errorf("serve: identity: %w", err)
+	}
+	demoToken, err := c.bootstrap(ctx, env, log, authSvc)
+	if err != nil {
+		return err
+	}
 
 	api := httpapi.New(httpapi.Config{
-		AdminToken: c.adminToken, IngestToken: c.ingestToken, Demo: c.demo, MaxIngestBytes: c.maxIngestBytes,
+		MaxIngestBytes: c.maxIngestBytes, ReadsPerHour: c.readsPerHour, WritesPerHour: c.writesPerHour,
 	}, httpapi.Deps{
-		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, TokenKey: tokenKey,
+		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, Auth: authSvc, TokenKey: tokenKey,
 		Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: clock,
 	})
 
@@ -184,7 +222,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "url", base)
 	if c.demo {
-		printDemoHelp(env, base, certFile, c.adminToken, demoSummary)
+		printDemoHelp(env, base, certFile, demoToken, demoSummary)
 	}
 
 	select {
@@ -203,29 +241,45 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	return nil
 }
 
-// resolveAdminToken settles the operator token and says where it came from.
-func (c *serveConfig) resolveAdminToken() (string, error) {
-	switch {
-	case c.adminToken != "":
-		return "it is set from RECKON_ADMIN_TOKEN.", nil
-	case c.demo:
-		c.adminToken = DemoAdminToken
-		return "demo mode uses the well-known demo token.", nil
+// bootstrap makes sure an operator can sign in. In demo mode it creates the
+// well-known demo principals and returns a ready token of the demo reader.
+// Otherwise the operator is RECKON_BOOTSTRAP_CLIENT_ID / _SECRET when given;
+// when no operator exists yet, one is generated, printed once, and written
+// to the data directory (mode 0600) for the CLI on this machine.
+func (c *serveConfig) bootstrap(ctx context.Context, env environment, log *slog.Logger, a *auth.Service) (string, error) {
+	if c.demo {
+		if _, _, _, err := a.Bootstrap(ctx, DemoOperatorID, DemoOperatorSecret); err != nil {
+			return "", fmt.Errorf("serve: demo operator: %w", err)
+		}
+		if _, _, err := a.PutPrincipal(ctx, DemoOperatorID, DemoReaderID, auth.PrincipalInput{DisplayName: "Demo reader", Secret: DemoReaderSecret}); err != nil {
+			return "", fmt.Errorf("serve: demo reader: %w", err)
+		}
+		if _, _, err := a.PutAssignment(ctx, DemoOperatorID, "0d0d0000-0d0d-4d0d-8d0d-00000000a001",
+			auth.Assignment{PrincipalID: DemoReaderID, RoleDefinitionName: auth.RoleReader, Scope: auth.ScopeRoot}); err != nil {
+			return "", fmt.Errorf("serve: demo reader role: %w", err)
+		}
+		tok, err := a.IssueFor(ctx, DemoReaderID, "", 30*24*time.Hour)
+		if err != nil {
+			return "", err
+		}
+		return tok.AccessToken, nil
 	}
-	path := filepath.Join(c.dataDir, "admin-token")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
-		c.adminToken = strings.TrimSpace(string(b))
-		return "it was read from " + path + ".", nil
+	id, secret, generated, err := a.Bootstrap(ctx, c.bootstrapID, c.bootstrapKey)
+	if err != nil {
+		return "", fmt.Errorf("serve: bootstrap operator: %w", err)
 	}
-	buf := make([]byte, 24)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
+	if generated {
+		path := filepath.Join(c.dataDir, operatorCredentialsFile)
+		if err := os.WriteFile(path, []byte(id+"\n"+secret+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("serve: write %s: %w", path, err)
+		}
+		fmt.Fprintf(env.stderr, "\nNo operator existed, so one was created. Its secret is shown only this once:\n  client id:     %s\n  client secret: %s\n"+
+			"It was also written to %s (mode 0600) for the reckon CLI on this machine.\n\n", id, secret, path)
+		log.Warn("bootstrap operator created", "clientId", id, "credentialsFile", path)
+	} else if id != "" {
+		log.Info("bootstrap operator", "clientId", id)
 	}
-	c.adminToken = hex.EncodeToString(buf)
-	if err := os.WriteFile(path, []byte(c.adminToken+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("serve: write %s: %w", path, err)
-	}
-	return "RECKON_ADMIN_TOKEN was not set, so one was generated and written to " + path + " (mode 0600).", nil
+	return "", nil
 }
 
 func (c *serveConfig) tlsMode() string {
@@ -271,13 +325,16 @@ func newLogger(env environment, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("serve: --log-format must be text or json")
 }
 
-func printDemoHelp(env environment, base, certFile, token string, sum demo.Summary) {
+func printDemoHelp(env environment, base, certFile, readerToken string, sum demo.Summary) {
 	w := env.stdout
 	fmt.Fprintf(w, "\nReckon demo is running at %s\n\n", base)
 	fmt.Fprintf(w, "Demo subscriptions:\n")
 	for _, s := range sum.Subscriptions {
 		fmt.Fprintf(w, "  %s  %s\n", s.SubscriptionID, s.DisplayName)
 	}
+	fmt.Fprintf(w, "\nWell-known demo credentials (service principals; tokens from %s/adfs/oauth2/token):\n", base)
+	fmt.Fprintf(w, "  operator  client id %s  secret %s  (Operator)\n", DemoOperatorID, DemoOperatorSecret)
+	fmt.Fprintf(w, "  reader    client id %s    secret %s    (Reader of every subscription)\n", DemoReaderID, DemoReaderSecret)
 	if len(sum.Subscriptions) == 0 {
 		return
 	}
@@ -288,20 +345,23 @@ func printDemoHelp(env environment, base, certFile, token string, sum demo.Summa
 	if certFile != "" {
 		curlTLS = "--cacert " + certFile + " "
 	}
-	fmt.Fprintf(w, "\nUsage of the last 7 days (any bearer token works for reads in demo mode):\n")
-	fmt.Fprintf(w, "  curl -s %s-H 'Authorization: Bearer demo' '%s/subscriptions/%s/providers/Microsoft.Commerce/UsageAggregates?api-version=2015-06-01-preview&reportedStartTime=%s&reportedEndTime=%s&aggregationGranularity=Daily&showDetails=true'\n",
+	fmt.Fprintf(w, "\nA token of the demo reader, valid for 30 days:\n  export TOKEN=%s\n", readerToken)
+	fmt.Fprintf(w, "\nUsage of the last 7 days:\n")
+	fmt.Fprintf(w, "  curl -s %s-H \"Authorization: Bearer $TOKEN\" '%s/subscriptions/%s/providers/Microsoft.Commerce/UsageAggregates?api-version=2015-06-01-preview&reportedStartTime=%s&reportedEndTime=%s&aggregationGranularity=Daily&showDetails=true'\n",
 		curlTLS, base, sub, start.Format("2006-01-02T15:04:05Z"), end.Format("2006-01-02T15:04:05Z"))
 	fmt.Fprintf(w, "\nThe subscription's RateCard (its own offer, currency, locale and region; add a $filter to choose):\n")
-	fmt.Fprintf(w, "  curl -s --compressed %s-H 'Authorization: Bearer demo' '%s/subscriptions/%s/providers/Microsoft.Commerce/RateCard?api-version=2016-08-31-preview'\n",
+	fmt.Fprintf(w, "  curl -s --compressed %s-H \"Authorization: Bearer $TOKEN\" '%s/subscriptions/%s/providers/Microsoft.Commerce/RateCard?api-version=2016-08-31-preview'\n",
 		curlTLS, base, sub)
 	fmt.Fprintf(w, "\nIts estimated charges for the current billing period:\n")
-	fmt.Fprintf(w, "  curl -s %s-H 'Authorization: Bearer demo' '%s/subscriptions/%s/providers/Microsoft.Commerce/charges?api-version=2015-06-01-preview'\n",
+	fmt.Fprintf(w, "  curl -s %s-H \"Authorization: Bearer $TOKEN\" '%s/subscriptions/%s/providers/Microsoft.Commerce/charges?api-version=2015-06-01-preview'\n",
 		curlTLS, base, sub)
-	fmt.Fprintf(w, "\nOperator API (well-known demo operator token):\n  curl -s %s-H 'Authorization: Bearer %s' %s/admin/v1/subscriptions\n", curlTLS, token, base)
-	fmt.Fprintf(w, "\nAzure SDK for Go (armcommerce): set the cloud's ResourceManager endpoint to %s with audience\n", base)
-	fmt.Fprintf(w, "https://management.core.windows.net/ and use any TokenCredential. The SDK sends credentials only over\n")
-	fmt.Fprintf(w, "HTTPS: start with --tls-self-signed and trust the certificate with SSL_CERT_FILE (Go, az) or\n")
-	fmt.Fprintf(w, "NODE_EXTRA_CA_CERTS (Node). See README.md, \"Pointing Azure clients at Reckon\".\n\n")
+	fmt.Fprintf(w, "\nAn operator token, then the operator API:\n")
+	fmt.Fprintf(w, "  curl -s %s-d grant_type=client_credentials -d client_id=%s -d client_secret=%s -d resource=https://management.core.windows.net/ %s/adfs/oauth2/token\n",
+		curlTLS, DemoOperatorID, DemoOperatorSecret, base)
+	fmt.Fprintf(w, "  RECKON_CLIENT_ID=%s RECKON_CLIENT_SECRET=%s reckon subscription list --server %s\n", DemoOperatorID, DemoOperatorSecret, base)
+	fmt.Fprintf(w, "\nAzure SDKs and az: the token service is %s/adfs (ADFS style, client credentials). The SDKs send\n", base)
+	fmt.Fprintf(w, "credentials only over HTTPS: start with --tls-self-signed and trust the certificate with SSL_CERT_FILE (Go),\n")
+	fmt.Fprintf(w, "REQUESTS_CA_BUNDLE (az) or NODE_EXTRA_CA_CERTS (Node). See README.md, \"Pointing Azure clients at Reckon\".\n\n")
 }
 
 // pprofMux serves the Go profiler; it is only ever mounted on its own listener.

@@ -232,14 +232,14 @@ func Start(t testing.TB, b reckontest.Backend) *reckontest.Server {
 	t.Helper()
 	clock := reckontest.NewClock(Now)
 	srv := reckontest.Start(t, reckontest.Options{Backend: b, TLS: true, Now: clock.Now})
-	resp, data := srv.Do(t, http.MethodPut, "/admin/v1/subscriptions/"+Subscription, reckontest.AdminToken,
+	resp, data := srv.Do(t, http.MethodPut, "/admin/v1/subscriptions/"+Subscription, srv.AdminToken,
 		`{"displayName":"RateCard compat","billingAccount":"compat","offerDurableId":"`+Offer+`","currency":"`+Currency+
 			`","locale":"`+Locale+`","regionInfo":"`+RegionInfo+`"}`)
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("PUT subscription: %d %s", resp.StatusCode, data)
 	}
 	q := url.Values{"format": {"ratecard"}, "offerDurableId": {Offer}, "currency": {Currency}, "locale": {Locale}, "regionInfo": {RegionInfo}}
-	resp, data = srv.Do(t, http.MethodPost, "/admin/v1/catalog/import?"+q.Encode(), reckontest.AdminToken, Body())
+	resp, data = srv.Do(t, http.MethodPost, "/admin/v1/catalog/import?"+q.Encode(), srv.AdminToken, Body())
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("import: %d %s", resp.StatusCode, data)
 	}

@@ -22,9 +22,9 @@ import (
 
 // fakeTokenProvider is an adal.OAuthTokenProvider with a fixed token (no
 // Refresher, so it is never refreshed).
-type fakeTokenProvider struct{}
+type fakeTokenProvider struct{ token string }
 
-func (fakeTokenProvider) OAuthToken() string { return reckontest.AdminToken }
+func (p fakeTokenProvider) OAuthToken() string { return p.token }
 
 // recordingSender passes requests to next and records their queries and
 // whether each answer came gzipped (net/http then unzips it).
@@ -57,9 +57,9 @@ func (s *recordingSender) last(t *testing.T) (url.Values, bool) {
 
 // setClient points a track-1 client at srv over HTTPS with a fake bearer
 // token and a single attempt (the default is 3 attempts 30 s apart).
-func setClient(c *autorest.Client, sender autorest.Sender) {
+func setClient(c *autorest.Client, sender autorest.Sender, token string) {
 	c.Sender = sender
-	c.Authorizer = autorest.NewBearerAuthorizer(fakeTokenProvider{})
+	c.Authorizer = autorest.NewBearerAuthorizer(fakeTokenProvider{token})
 	c.RetryAttempts, c.RetryDuration = 1, 10*time.Millisecond
 }
 
@@ -237,7 +237,7 @@ func TestRateCardTrack1(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				rec := &recordingSender{next: srv.Client()}
 				client := commerce.NewRateCardClientWithBaseURI(srv.URL, fx.Subscription)
-				setClient(&client.Client, rec)
+				setClient(&client.Client, rec, srv.AdminToken)
 				want := fx.APIVersion2015
 				if c.apiVersion != "" {
 					client.RequestInspector = withAPIVersion(c.apiVersion)
@@ -263,13 +263,13 @@ func TestRateCardTrack1(t *testing.T) {
 
 		t.Run("Errors", func(t *testing.T) {
 			client := commerce.NewRateCardClientWithBaseURI(srv.URL, fx.Subscription)
-			setClient(&client.Client, srv.Client())
+			setClient(&client.Client, srv.Client(), srv.AdminToken)
 			for _, c := range fx.BadQueries {
 				_, err := client.Get(t.Context(), c.Filter)
 				checkDetailedError(t, c.Name, err, http.StatusBadRequest, c.Code)
 			}
 			other := commerce.NewRateCardClientWithBaseURI(srv.URL, "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
-			setClient(&other.Client, srv.Client())
+			setClient(&other.Client, srv.Client(), srv.AdminToken)
 			_, err := other.Get(t.Context(), fx.Filter)
 			checkDetailedError(t, "unknown subscription", err, http.StatusNotFound, "SubscriptionNotFound")
 		})

@@ -75,7 +75,7 @@ func ingestUsage(t *testing.T, srv *reckontest.Server) (details, aggregated map[
 			aggregated[usageKey(day, meter, "")] += q
 		}
 	}
-	resp, data := srv.Do(t, http.MethodPost, "/metering/v1/usage", reckontest.AdminToken, b.String())
+	resp, data := srv.Do(t, http.MethodPost, "/metering/v1/usage", srv.AdminToken, b.String())
 	var res struct {
 		Accepted int               `json:"accepted"`
 		Rejected []json.RawMessage `json:"rejected"`
@@ -110,7 +110,7 @@ func TestUsageAggregatesTrack1(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				rec := &recordingSender{next: srv.Client()}
 				client := commerce.NewUsageAggregatesClientWithBaseURI(srv.URL, fx.Subscription)
-				setClient(&client.Client, rec)
+				setClient(&client.Client, rec, srv.AdminToken)
 				showDetails := c.showDetails
 				it, err := client.ListComplete(t.Context(), date.Time{Time: usageStart}, date.Time{Time: usageEnd}, &showDetails, commerce.Daily, "")
 				if err != nil {

@@ -34,6 +34,7 @@ import (
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver, for raw reads
 
 	"github.com/reckon-billing/reckon/internal/account"
+	"github.com/reckon-billing/reckon/internal/auth"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/httpapi"
 	"github.com/reckon-billing/reckon/internal/store"
@@ -367,12 +368,18 @@ func startServer(ctx context.Context, db *store.DB, log *slog.Logger, maxIngestB
 	if err != nil {
 		return nil, err
 	}
-	s := &server{AdminToken: randomToken(), IngestToken: randomToken(), done: make(chan error, 1)}
+	s := &server{done: make(chan error, 1)}
 	s.Accounts = account.NewService(db, time.Now)
 	s.Catalog = catalog.NewService(db, time.Now)
 	s.Usage = usage.NewService(db, time.Now, log, usage.Config{})
-	api := httpapi.New(httpapi.Config{AdminToken: s.AdminToken, IngestToken: s.IngestToken, MaxIngestBytes: maxIngestBytes},
-		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, TokenKey: key, Ready: db.Ping})
+	authSvc := auth.NewService(db, time.Now, auth.Config{Issuer: "https://reckon-bench.invalid/adfs"})
+	if s.AdminToken, s.IngestToken, err = benchPrincipals(ctx, authSvc); err != nil {
+		s.Usage.Close()
+		return nil, fmt.Errorf("bench: identity: %w", err)
+	}
+	// No request budgets: the benchmark measures the service, not the throttle.
+	api := httpapi.New(httpapi.Config{MaxIngestBytes: maxIngestBytes},
+		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, Auth: authSvc, TokenKey: key, Ready: db.Ping})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.Usage.Close()
@@ -389,6 +396,34 @@ func startServer(ctx context.Context, db *store.DB, log *slog.Logger, maxIngestB
 	s.URL = "http://" + ln.Addr().String()
 	go func() { s.done <- s.http.Serve(ln) }()
 	return s, nil
+}
+
+// benchPrincipals creates the benchmark's operator and usage writer (the
+// clients send usage as the writer, as a meter source would) and returns a
+// token of each.
+func benchPrincipals(ctx context.Context, a *auth.Service) (admin, ingest string, err error) {
+	if err := a.Init(ctx); err != nil {
+		return "", "", err
+	}
+	if _, _, _, err := a.Bootstrap(ctx, "bench-operator", randomToken()); err != nil {
+		return "", "", err
+	}
+	if _, _, err := a.PutPrincipal(ctx, "bench-operator", "bench-writer", auth.PrincipalInput{DisplayName: "Benchmark usage writer"}); err != nil {
+		return "", "", err
+	}
+	if _, _, err := a.PutAssignment(ctx, "bench-operator", "be4c0000-0000-4000-8000-000000000001",
+		auth.Assignment{PrincipalID: "bench-writer", RoleDefinitionName: auth.RoleUsageWriter, Scope: auth.ScopeRoot}); err != nil {
+		return "", "", err
+	}
+	at, err := a.IssueFor(ctx, "bench-operator", "", 24*time.Hour)
+	if err != nil {
+		return "", "", err
+	}
+	it, err := a.IssueFor(ctx, "bench-writer", "", 24*time.Hour)
+	if err != nil {
+		return "", "", err
+	}
+	return at.AccessToken, it.AccessToken, nil
 }
 
 func (s *server) close() {

@@ -30,6 +30,8 @@ const (
 	KindUnavailable
 	// KindUnsupportedMedia is a body in a format or encoding not accepted (415).
 	KindUnsupportedMedia
+	// KindTooManyRequests is a caller over its request budget (429).
+	KindTooManyRequests
 )
 
 // Error is a domain error with an ARM-style code ("InvalidProperty"), a

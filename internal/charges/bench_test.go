@@ -60,8 +60,8 @@ func BenchmarkEstimate1MRecords(b *testing.B) {
 					ID: fmt.Sprintf("r-%d-%d-%d", h, m, r), SubscriptionID: sub, MeterID: meterID(m),
 					Quantity:       json.RawMessage(fmt.Sprintf(`"%d.%03d"`, 1+(h+m+r)%5, (h*7+r)%1000)),
 					UsageStartTime: t.Format(time.RFC3339), UsageEndTime: t.Add(time.Hour).Format(time.RFC3339),
-					ResourceURI:    fmt.Sprintf("/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm%d", sub, r),
-					ReportedTime:   t.Add(time.Hour).Format(time.RFC3339),
+					ResourceURI:  fmt.Sprintf("/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm%d", sub, r),
+					ReportedTime: t.Add(time.Hour).Format(time.RFC3339),
 				}
 				batch.Add(n, &in, nil)
 				n++

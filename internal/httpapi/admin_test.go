@@ -52,7 +52,7 @@ func TestOperatorSubscriptions(t *testing.T) {
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
 		srv, clock := startServer(t, b, reckontest.Options{})
 		put := func(id, body string) (*http.Response, []byte) {
-			return send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + id, token: reckontest.AdminToken, body: body})
+			return send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + id, token: srv.AdminToken, body: body})
 		}
 
 		// Created with defaults; the path's GUID is stored in lower case.
@@ -146,7 +146,7 @@ func TestOperatorSubscriptionValidation(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + c.id, token: reckontest.AdminToken, body: c.body})
+				resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + c.id, token: srv.AdminToken, body: c.body})
 				wantError(t, resp, body, c.status, c.code, c.target)
 			})
 		}
@@ -164,7 +164,7 @@ func TestOperatorMeters(t *testing.T) {
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
 		srv, clock := startServer(t, b, reckontest.Options{})
 		put := func(id, body string) (*http.Response, []byte) {
-			return send(t, srv, request{method: http.MethodPut, path: "/admin/v1/meters/" + id, token: reckontest.AdminToken, body: body})
+			return send(t, srv, request{method: http.MethodPut, path: "/admin/v1/meters/" + id, token: srv.AdminToken, body: body})
 		}
 		resp, body := put("{"+strings.ToUpper(meterA)+"}", `{"meterName":"D2 v3","meterCategory":"Virtual Machines","unit":"1 Hour"}`)
 		if resp.StatusCode != http.StatusCreated {
@@ -239,8 +239,9 @@ func TestOperatorMeters(t *testing.T) {
 }
 
 // TestOperatorAuthorization checks that every operator route wants the
-// operator's token: 401 without a valid token, 403 with a token that is
-// valid but not the operator's.
+// Operator role: 401 without a valid token, 403 with a valid token of any
+// other role (a usage writer, a subscription's Reader or Owner, an Account
+// Admin).
 func TestOperatorAuthorization(t *testing.T) {
 	calls := []request{
 		{method: http.MethodPut, path: "/admin/v1/subscriptions/" + subB, body: `{"displayName":"X","billingAccount":"x"}`},
@@ -249,52 +250,55 @@ func TestOperatorAuthorization(t *testing.T) {
 		{method: http.MethodPut, path: "/admin/v1/meters/" + meterB, body: `{"meterName":"X","meterCategory":"X","unit":"X"}`},
 		{method: http.MethodGet, path: "/admin/v1/meters/" + meterA},
 		{method: http.MethodGet, path: "/admin/v1/meters"},
+		{method: http.MethodPut, path: "/admin/v1/offers/MS-AZR-0003P", body: `{"name":"X"}`},
+		{method: http.MethodGet, path: "/admin/v1/offers"},
+		{method: http.MethodPost, path: "/admin/v1/catalog/import?format=ratecard&offerDurableId=MS-AZR-0003P&currency=USD", body: `{"OfferTerms":[],"Meters":[]}`},
+		{method: http.MethodPut, path: "/admin/v1/principals/intruder", body: `{"displayName":"X","secret":"0123456789abcdefXYZ"}`},
+		{method: http.MethodGet, path: "/admin/v1/principals"},
+		{method: http.MethodDelete, path: "/admin/v1/principals/" + reckontest.IngestID},
+		{method: http.MethodPut, path: "/admin/v1/roleAssignments/6a1d6f5e-0000-4000-8000-000000000009", body: `{"principalId":"owner-a","roleDefinitionName":"Operator","scope":"/"}`},
+		{method: http.MethodGet, path: "/admin/v1/roleAssignments"},
+		{method: http.MethodPost, path: "/admin/v1/signingKeys/rotate"},
+		{method: http.MethodGet, path: "/admin/v1/audit"},
 	}
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
-		for _, demo := range []bool{false, true} {
-			srv, _ := startServer(t, b, reckontest.Options{Demo: demo})
-			putSubscription(t, srv, subA)
-			putMeter(t, srv, meterA, "D2 v3")
-			for _, c := range calls {
-				name := c.method + " " + c.path
-				if demo {
-					name = "demo " + name
-				}
-				t.Run(name, func(t *testing.T) {
-					t.Run("IngestToken", func(t *testing.T) {
-						c.token = reckontest.IngestToken
-						resp, body := send(t, srv, c)
-						wantError(t, resp, body, 403, "AuthorizationFailed", "")
-					})
-					t.Run("NoToken", func(t *testing.T) {
-						c.token = ""
-						resp, body := send(t, srv, c)
-						wantError(t, resp, body, 401, "AuthenticationFailed", "")
-						if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
-							t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
-						}
-					})
-					// An unknown token is a bad credential (401), except in
-					// demo mode, where any token is a valid reader's (403).
-					t.Run("UnknownToken", func(t *testing.T) {
-						c.token = "not-a-known-token"
-						resp, body := send(t, srv, c)
-						if demo {
-							wantError(t, resp, body, 403, "AuthorizationFailed", "")
-							return
-						}
-						wantError(t, resp, body, 401, "InvalidAuthenticationToken", "")
-						if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
-							t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
-						}
-					})
-				})
-			}
-			// The refused PUTs stored nothing.
-			resp, body := get(t, srv, "/admin/v1/subscriptions/"+subB)
-			wantError(t, resp, body, 404, "SubscriptionNotFound", "subscriptionId")
-			resp, body = get(t, srv, "/admin/v1/meters/"+meterB)
-			wantError(t, resp, body, 404, "MeterNotFound", "meterId")
+		srv, _ := startServer(t, b, reckontest.Options{})
+		putSubscription(t, srv, subA)
+		putMeter(t, srv, meterA, "D2 v3")
+		tokens := map[string]string{
+			"usage writer":  srv.IngestToken,
+			"reader":        srv.Principal(t, "reader-a", "Reader@/subscriptions/"+subA),
+			"owner":         srv.Principal(t, "owner-a", "Owner@/subscriptions/"+subA),
+			"account admin": srv.Principal(t, "admin-contoso", "Account Admin@/providers/Microsoft.Billing/billingAccounts/contoso"),
 		}
+		for _, c := range calls {
+			t.Run(c.method+" "+c.path, func(t *testing.T) {
+				for name, tok := range tokens {
+					c.token = tok
+					resp, body := send(t, srv, c)
+					if resp.StatusCode != http.StatusForbidden {
+						t.Errorf("%s: %d %s", name, resp.StatusCode, clipBody(body))
+						continue
+					}
+					wantError(t, resp, body, 403, "AuthorizationFailed", "")
+				}
+				c.token = ""
+				resp, body := send(t, srv, c)
+				wantError(t, resp, body, 401, "AuthenticationFailed", "")
+				if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
+					t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+				}
+				c.token = "not-a-known-token"
+				resp, body = send(t, srv, c)
+				wantError(t, resp, body, 401, "InvalidAuthenticationToken", "")
+			})
+		}
+		// The refused PUTs stored nothing.
+		resp, body := get(t, srv, "/admin/v1/subscriptions/"+subB)
+		wantError(t, resp, body, 404, "SubscriptionNotFound", "subscriptionId")
+		resp, body = get(t, srv, "/admin/v1/meters/"+meterB)
+		wantError(t, resp, body, 404, "MeterNotFound", "meterId")
+		resp, body = get(t, srv, "/admin/v1/principals/intruder")
+		wantError(t, resp, body, 404, "PrincipalNotFound", "clientId")
 	})
 }

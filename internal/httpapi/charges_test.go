@@ -40,7 +40,7 @@ func TestCharges(t *testing.T) {
 		putSubscription(t, srv, subA)
 		putMeter(t, srv, meterB, "Unpriced")
 		importRateCard(t, srv, "offerDurableId=MS-AZR-0003P&currency=USD&locale=en-US&regionInfo=US", rateCardImport)
-		res := ingest(t, srv, reckontest.AdminToken, `[
+		res := ingest(t, srv, srv.AdminToken, `[
 			{"id":"t1","subscriptionId":"`+subA+`","meterId":"`+rcMeterTiered+`","quantity":60,"usageStartTime":"2024-03-02T00:00:00Z","usageEndTime":"2024-03-02T06:00:00Z","reportedTime":"2024-03-02T07:00:00Z"},
 			{"id":"t2","subscriptionId":"`+subA+`","meterId":"`+rcMeterTiered+`","quantity":"90","usageStartTime":"2024-03-05T10:00:00Z","usageEndTime":"2024-03-05T11:00:00Z","reportedTime":"2024-03-05T12:00:00Z"},
 			{"id":"d1","subscriptionId":"`+subA+`","meterId":"`+rcMeterDeprecated+`","quantity":1000,"usageStartTime":"2024-03-03T00:00:00Z","usageEndTime":"2024-03-04T00:00:00Z","reportedTime":"2024-03-04T01:00:00Z"},
@@ -95,7 +95,7 @@ func TestCharges(t *testing.T) {
 		}
 
 		// Usage of a meter without a price: a conflict naming it.
-		ingest(t, srv, reckontest.AdminToken, `[{"id":"u1","subscriptionId":"`+subA+`","meterId":"`+meterB+`","quantity":1,"usageStartTime":"2024-03-06T00:00:00Z","usageEndTime":"2024-03-06T01:00:00Z","reportedTime":"2024-03-06T02:00:00Z"}]`)
+		ingest(t, srv, srv.AdminToken, `[{"id":"u1","subscriptionId":"`+subA+`","meterId":"`+meterB+`","quantity":1,"usageStartTime":"2024-03-06T00:00:00Z","usageEndTime":"2024-03-06T01:00:00Z","reportedTime":"2024-03-06T02:00:00Z"}]`)
 		resp, body := get(t, srv, "/subscriptions/"+subA+"/providers/Microsoft.Commerce/charges?api-version=2015-06-01-preview")
 		e := wantError(t, resp, body, http.StatusConflict, "NoRateForUsage", meterB)
 		if e.Error.Message == "" {

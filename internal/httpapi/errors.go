@@ -20,6 +20,7 @@ var statusByKind = map[billing.Kind]int{
 	billing.KindTooLarge:         http.StatusRequestEntityTooLarge,
 	billing.KindUnavailable:      http.StatusServiceUnavailable,
 	billing.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
+	billing.KindTooManyRequests:  http.StatusTooManyRequests,
 	billing.KindInternal:         http.StatusInternalServerError,
 }
 

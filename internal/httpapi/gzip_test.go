@@ -29,7 +29,7 @@ func TestIngestGzip(t *testing.T) {
 		srv, _ := startServer(t, b, reckontest.Options{MaxIngestBytes: limit})
 		setupCatalog(t, srv)
 		post := func(body string, encoding string) (*http.Response, []byte) {
-			return send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: reckontest.AdminToken,
+			return send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: srv.AdminToken,
 				body: body, header: map[string]string{"Content-Encoding": encoding}})
 		}
 

@@ -88,7 +88,7 @@ func send(t *testing.T, srv *reckontest.Server, rq request) (*http.Response, []b
 // get sends a GET with the operator token.
 func get(t *testing.T, srv *reckontest.Server, path string) (*http.Response, []byte) {
 	t.Helper()
-	return send(t, srv, request{path: path, token: reckontest.AdminToken})
+	return send(t, srv, request{path: path, token: srv.AdminToken})
 }
 
 type armErrorEnvelope struct {
@@ -167,7 +167,7 @@ func keysOf[V any](m map[string]V) []string {
 // putSubscription creates a subscription through the operator API.
 func putSubscription(t *testing.T, srv *reckontest.Server, id string) {
 	t.Helper()
-	resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + id, token: reckontest.AdminToken,
+	resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + id, token: srv.AdminToken,
 		body: `{"displayName":"Contoso test","billingAccount":"contoso"}`})
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT subscription %s: %d %s", id, resp.StatusCode, body)
@@ -177,7 +177,7 @@ func putSubscription(t *testing.T, srv *reckontest.Server, id string) {
 // putMeter creates a meter through the operator API.
 func putMeter(t *testing.T, srv *reckontest.Server, id, name string) {
 	t.Helper()
-	resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/meters/" + id, token: reckontest.AdminToken,
+	resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/meters/" + id, token: srv.AdminToken,
 		body: fmt.Sprintf(`{"meterName":%q,"meterCategory":"Virtual Machines","meterSubCategory":"Dv3 Series","meterRegion":"US East","unit":"1 Hour"}`, name)})
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT meter %s: %d %s", id, resp.StatusCode, body)

@@ -24,7 +24,8 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	batch := a.deps.Usage.NewBatch(callerOf(r).operator)
+	g := identityOf(r).Grants
+	batch := a.deps.Usage.NewBatchFor(g.IsOperator(), g.CanWriteUsage)
 	if r.ContentLength > 0 && r.Header.Get("Content-Encoding") == "" {
 		batch.Expect(int(min(r.ContentLength, a.cfg.MaxIngestBytes) / 350)) // a record is about 350 bytes
 	}

@@ -59,17 +59,17 @@ func TestIngestArrayAndNDJSON(t *testing.T) {
 		srv, _ := startServer(t, b, reckontest.Options{})
 		setupCatalog(t, srv)
 
-		res := ingest(t, srv, reckontest.AdminToken, jsonArray(rec("a1", "1.5"), rec("a2", `"0.000000001"`)))
+		res := ingest(t, srv, srv.AdminToken, jsonArray(rec("a1", "1.5"), rec("a2", `"0.000000001"`)))
 		wantResult(t, res, 2, 0)
 
 		// NDJSON with CRLF line ends, a blank line and no final newline.
 		body := rec("n1", "2").json() + "\r\n\r\n" + rec("n2", "1e-3").json() + "\n" + rec("n3", "7.25").json()
-		res = ingest(t, srv, reckontest.AdminToken, body)
+		res = ingest(t, srv, srv.AdminToken, body)
 		wantResult(t, res, 3, 0)
 
 		// An empty body and an empty array carry no records.
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, ""), 0, 0)
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, " [ ] "), 0, 0)
+		wantResult(t, ingest(t, srv, srv.AdminToken, ""), 0, 0)
+		wantResult(t, ingest(t, srv, srv.AdminToken, " [ ] "), 0, 0)
 
 		if got, want := windowTotals(t, srv), map[string]string{meterA: "10.751000001"}; !equalTotals(got, want) {
 			t.Errorf("totals = %v, want %v", got, want)
@@ -117,7 +117,7 @@ func TestIngestMixedRecords(t *testing.T) {
 			futureReported.json(),   // 15
 			rec("ok-3", "3").json(), // 16
 		}
-		res := ingest(t, srv, reckontest.AdminToken, strings.Join(lines, "\n"))
+		res := ingest(t, srv, srv.AdminToken, strings.Join(lines, "\n"))
 		wantResult(t, res, 3, 0,
 			usage.Rejection{Index: 1, ID: "", Code: usage.CodeMissingProperty},
 			usage.Rejection{Index: 2, ID: "bad-sub", Code: usage.CodeInvalidSubscriptionID},
@@ -138,7 +138,7 @@ func TestIngestMixedRecords(t *testing.T) {
 			t.Errorf("totals = %v, want only the three valid records' %v", got, want)
 		}
 		// The valid records were committed: sending them again finds them.
-		res = ingest(t, srv, reckontest.AdminToken, jsonArray(rec("ok-1", "1.25"), rec("ok-2", `"2.000000001"`), rec("ok-3", "3")))
+		res = ingest(t, srv, srv.AdminToken, jsonArray(rec("ok-1", "1.25"), rec("ok-2", `"2.000000001"`), rec("ok-3", "3")))
 		wantResult(t, res, 0, 3)
 	})
 }
@@ -148,30 +148,30 @@ func TestIngestReplayAndConflict(t *testing.T) {
 		srv, _ := startServer(t, b, reckontest.Options{})
 		setupCatalog(t, srv)
 		batch := ndjson(rec("x1", "1"), rec("x2", "2"), rec("x3", "3"))
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, batch), 3, 0)
+		wantResult(t, ingest(t, srv, srv.AdminToken, batch), 3, 0)
 		want := map[string]string{meterA: "6"}
 		if got := windowTotals(t, srv); !equalTotals(got, want) {
 			t.Fatalf("totals = %v, want %v", got, want)
 		}
 
 		// An identical replay, as an array this time, changes nothing.
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, jsonArray(rec("x1", "1"), rec("x2", "2"), rec("x3", "3"))), 0, 3)
+		wantResult(t, ingest(t, srv, srv.AdminToken, jsonArray(rec("x1", "1"), rec("x2", "2"), rec("x3", "3"))), 0, 3)
 		// "1.0" is the same quantity as "1".
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, ndjson(rec("x1", "1.0"))), 0, 1)
+		wantResult(t, ingest(t, srv, srv.AdminToken, ndjson(rec("x1", "1.0"))), 0, 1)
 
 		// A different record under a known id is a conflict; the new one next to it is accepted.
 		moved := rec("x2", "2")
 		moved.UsageEndTime = "2024-03-04T10:30:00Z"
 		otherMeter := rec("x3", "3")
 		otherMeter.MeterID = meterB
-		res := ingest(t, srv, reckontest.AdminToken, ndjson(rec("x1", "1.5"), moved, otherMeter, rec("x4", "4")))
+		res := ingest(t, srv, srv.AdminToken, ndjson(rec("x1", "1.5"), moved, otherMeter, rec("x4", "4")))
 		wantResult(t, res, 1, 0,
 			usage.Rejection{Index: 0, ID: "x1", Code: usage.CodeConflict},
 			usage.Rejection{Index: 1, ID: "x2", Code: usage.CodeConflict},
 			usage.Rejection{Index: 2, ID: "x3", Code: usage.CodeConflict})
 
 		// Inside one request: the second copy is a duplicate, or a conflict when it differs.
-		res = ingest(t, srv, reckontest.AdminToken, ndjson(rec("y1", "5"), rec("y1", "5"), rec("y2", "6"), rec("y2", "60")))
+		res = ingest(t, srv, srv.AdminToken, ndjson(rec("y1", "5"), rec("y1", "5"), rec("y2", "6"), rec("y2", "60")))
 		wantResult(t, res, 2, 1, usage.Rejection{Index: 3, ID: "y2", Code: usage.CodeConflict})
 
 		if got, want := windowTotals(t, srv), map[string]string{meterA: "21"}; !equalTotals(got, want) {
@@ -193,9 +193,9 @@ func TestIngestBodyTooLarge(t *testing.T) {
 		if len(body) <= limit {
 			t.Fatalf("body of %d bytes is not over the limit", len(body))
 		}
-		resp, data := send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: reckontest.AdminToken, body: body})
+		resp, data := send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: srv.AdminToken, body: body})
 		wantError(t, resp, data, http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", "")
-		resp, data = send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: reckontest.AdminToken, body: jsonArray(recs...)})
+		resp, data = send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: srv.AdminToken, body: jsonArray(recs...)})
 		wantError(t, resp, data, http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", "")
 
 		if got := windowTotals(t, srv); len(got) != 0 {
@@ -206,7 +206,7 @@ func TestIngestBodyTooLarge(t *testing.T) {
 		if len(small) > limit {
 			t.Fatal("five records do not fit")
 		}
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, small), 5, 0)
+		wantResult(t, ingest(t, srv, srv.AdminToken, small), 5, 0)
 	})
 }
 
@@ -225,14 +225,14 @@ func TestIngestMalformedBody(t *testing.T) {
 			"CommaInNDJSON":  good[0].json() + ",\n" + good[1].json(),
 		} {
 			t.Run(name, func(t *testing.T) {
-				resp, data := send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: reckontest.AdminToken, body: body})
+				resp, data := send(t, srv, request{method: http.MethodPost, path: "/metering/v1/usage", token: srv.AdminToken, body: body})
 				wantError(t, resp, data, http.StatusBadRequest, "InvalidRequestContent", "")
 			})
 		}
 		if got := windowTotals(t, srv); len(got) != 0 {
 			t.Errorf("totals after malformed bodies = %v, want nothing committed", got)
 		}
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, ndjson(good...)), 2, 0)
+		wantResult(t, ingest(t, srv, srv.AdminToken, ndjson(good...)), 2, 0)
 	})
 }
 
@@ -243,7 +243,7 @@ func TestIngestReportedTimeNeedsOperator(t *testing.T) {
 		withReported := rec("w1", "1")
 		serverTimed := rec("w2", "2")
 		serverTimed.ReportedTime = ""
-		res := ingest(t, srv, reckontest.IngestToken, ndjson(withReported, serverTimed))
+		res := ingest(t, srv, srv.IngestToken, ndjson(withReported, serverTimed))
 		wantResult(t, res, 1, 0, usage.Rejection{Index: 0, ID: "w1", Code: usage.CodeReportedTimeNotAllowed})
 
 		if got := windowTotals(t, srv); len(got) != 0 {
@@ -257,7 +257,7 @@ func TestIngestReportedTimeNeedsOperator(t *testing.T) {
 			t.Errorf("the hour of the ingest holds %v, want %v", got, want)
 		}
 		// The operator may set it.
-		wantResult(t, ingest(t, srv, reckontest.AdminToken, ndjson(withReported)), 1, 0)
+		wantResult(t, ingest(t, srv, srv.AdminToken, ndjson(withReported)), 1, 0)
 		if got, want := windowTotals(t, srv), map[string]string{meterA: "1"}; !equalTotals(got, want) {
 			t.Errorf("totals = %v, want %v", got, want)
 		}
@@ -270,31 +270,47 @@ func TestIngestAuthentication(t *testing.T) {
 		return request{method: http.MethodPost, path: "/metering/v1/usage", token: token, body: body}
 	}
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
-		for _, demo := range []bool{false, true} {
-			srv, _ := startServer(t, b, reckontest.Options{Demo: demo})
-			setupCatalog(t, srv)
-			resp, data := send(t, srv, post(""))
-			wantError(t, resp, data, 401, "AuthenticationFailed", "")
-			if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
-				t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
-			}
-			resp, data = send(t, srv, post("not-a-known-token"))
-			if demo {
-				// Demo mode opens the reads only: any token is a reader's,
-				// which may not ingest.
-				wantError(t, resp, data, 403, "AuthorizationFailed", "")
-			} else {
-				wantError(t, resp, data, 401, "InvalidAuthenticationToken", "")
-				if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
-					t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
-				}
-			}
-			if got := windowTotals(t, srv); len(got) != 0 {
-				t.Errorf("unauthenticated ingest committed %v", got)
-			}
-			resp, data = send(t, srv, request{method: http.MethodGet, path: "/metering/v1/usage", token: reckontest.AdminToken})
-			if resp.StatusCode == 200 {
-				t.Errorf("GET /metering/v1/usage answered 200: %s", data)
+		srv, _ := startServer(t, b, reckontest.Options{})
+		setupCatalog(t, srv)
+		resp, data := send(t, srv, post(""))
+		wantError(t, resp, data, 401, "AuthenticationFailed", "")
+		if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
+			t.Errorf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
+		}
+		resp, data = send(t, srv, post("not-a-known-token"))
+		wantError(t, resp, data, 401, "InvalidAuthenticationToken", "")
+		// A subscription's Owner reads but does not write usage.
+		resp, data = send(t, srv, post(srv.Principal(t, "owner-a", "Owner@/subscriptions/"+subA)))
+		wantError(t, resp, data, 403, "AuthorizationFailed", "")
+		if got := windowTotals(t, srv); len(got) != 0 {
+			t.Errorf("refused ingests committed %v", got)
+		}
+		resp, data = send(t, srv, request{method: http.MethodGet, path: "/metering/v1/usage", token: srv.AdminToken})
+		if resp.StatusCode == 200 {
+			t.Errorf("GET /metering/v1/usage answered 200: %s", data)
+		}
+	})
+}
+
+// TestIngestWriterScope: a Usage Writer of one subscription may send its
+// records only; a record of any other subscription, existing or not, is
+// rejected alone with AuthorizationFailed.
+func TestIngestWriterScope(t *testing.T) {
+	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
+		srv, clock := startServer(t, b, reckontest.Options{})
+		setupCatalog(t, srv)
+		writer := srv.Principal(t, "writer-a", "Usage Writer@/subscriptions/"+subA)
+		mine, other, unknown := rec("scope-1", "1"), rec("scope-2", "2"), rec("scope-3", "4")
+		other.SubscriptionID, unknown.SubscriptionID = subB, unknownGUID
+		mine.ReportedTime, other.ReportedTime, unknown.ReportedTime = "", "", ""
+		res := ingest(t, srv, writer, ndjson(mine, other, unknown))
+		wantResult(t, res, 1, 0, usage.Rejection{Index: 1, ID: "scope-2", Code: "AuthorizationFailed"}, usage.Rejection{Index: 2, ID: "scope-3", Code: "AuthorizationFailed"})
+		clock.Advance(time.Hour + time.Minute)
+		hour := serverNow.Truncate(time.Hour)
+		for sub, want := range map[string]map[string]string{subA: {meterA: "1"}, subB: {}} {
+			rows, _ := listAll(t, srv, usagePath(sub, window(hour, hour.Add(time.Hour), "Hourly")))
+			if got := totals(t, rows); !equalTotals(got, want) {
+				t.Errorf("%s holds %v, want %v", sub, got, want)
 			}
 		}
 	})

@@ -152,64 +152,64 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		hourly := window(time.Date(2024, 3, 2, 6, 0, 0, 0, time.UTC), time.Date(2024, 3, 2, 7, 0, 0, 0, time.UTC), "Hourly", "showDetails=true")
 		calls := []call{
 			{"PutSubscriptionCreated", sub, map[string]string{"subscriptionId": subA},
-				request{method: "PUT", path: "/admin/v1/subscriptions/" + subA, token: reckontest.AdminToken, body: `{"displayName":"Contoso","billingAccount":"contoso"}`}, 201, true},
+				request{method: "PUT", path: "/admin/v1/subscriptions/" + subA, token: srv.AdminToken, body: `{"displayName":"Contoso","billingAccount":"contoso"}`}, 201, true},
 			{"PutSubscriptionReplaced", sub, map[string]string{"subscriptionId": subA},
-				request{method: "PUT", path: "/admin/v1/subscriptions/" + subA, token: reckontest.AdminToken,
+				request{method: "PUT", path: "/admin/v1/subscriptions/" + subA, token: srv.AdminToken,
 					body: `{"subscriptionId":"` + subA + `","displayName":"Contoso","billingAccount":"contoso","state":"Enabled","offerDurableId":"MS-AZR-0017P","currency":"EUR","locale":"de-DE","regionInfo":"DE","billingDay":3}`}, 200, true},
 			{"PutSubscriptionInvalid", sub, map[string]string{"subscriptionId": subB},
-				request{method: "PUT", path: "/admin/v1/subscriptions/" + subB, token: reckontest.AdminToken, body: `{"displayName":"Contoso"}`}, 400, false},
+				request{method: "PUT", path: "/admin/v1/subscriptions/" + subB, token: srv.AdminToken, body: `{"displayName":"Contoso"}`}, 400, false},
 			{"PutSubscriptionTooLarge", sub, map[string]string{"subscriptionId": subB},
-				request{method: "PUT", path: "/admin/v1/subscriptions/" + subB, token: reckontest.AdminToken, body: `{"displayName":"` + strings.Repeat("x", 1<<20) + `"}`}, 413, false},
+				request{method: "PUT", path: "/admin/v1/subscriptions/" + subB, token: srv.AdminToken, body: `{"displayName":"` + strings.Repeat("x", 1<<20) + `"}`}, 413, false},
 			{"PutSubscriptionForbidden", sub, map[string]string{"subscriptionId": subB},
-				request{method: "PUT", path: "/admin/v1/subscriptions/" + subB, token: reckontest.IngestToken, body: `{"displayName":"Contoso","billingAccount":"contoso"}`}, 403, false},
+				request{method: "PUT", path: "/admin/v1/subscriptions/" + subB, token: srv.IngestToken, body: `{"displayName":"Contoso","billingAccount":"contoso"}`}, 403, false},
 			{"GetSubscription", sub, map[string]string{"subscriptionId": subA},
-				request{path: "/admin/v1/subscriptions/" + subA, token: reckontest.AdminToken}, 200, true},
+				request{path: "/admin/v1/subscriptions/" + subA, token: srv.AdminToken}, 200, true},
 			{"GetSubscriptionNotFound", sub, map[string]string{"subscriptionId": unknownGUID},
-				request{path: "/admin/v1/subscriptions/" + unknownGUID, token: reckontest.AdminToken}, 404, true},
+				request{path: "/admin/v1/subscriptions/" + unknownGUID, token: srv.AdminToken}, 404, true},
 			{"GetSubscriptionUnauthenticated", sub, map[string]string{"subscriptionId": subA},
 				request{path: "/admin/v1/subscriptions/" + subA}, 401, false},
 			{"ListSubscriptions", "/admin/v1/subscriptions", nil,
-				request{path: "/admin/v1/subscriptions", token: reckontest.AdminToken}, 200, true},
+				request{path: "/admin/v1/subscriptions", token: srv.AdminToken}, 200, true},
 			{"PutMeterCreated", meter, map[string]string{"meterId": meterA},
-				request{method: "PUT", path: "/admin/v1/meters/" + meterA, token: reckontest.AdminToken, body: `{"meterName":"D2 v3","meterCategory":"Virtual Machines","unit":"1 Hour"}`}, 201, true},
+				request{method: "PUT", path: "/admin/v1/meters/" + meterA, token: srv.AdminToken, body: `{"meterName":"D2 v3","meterCategory":"Virtual Machines","unit":"1 Hour"}`}, 201, true},
 			{"PutMeterReplaced", meter, map[string]string{"meterId": meterA},
-				request{method: "PUT", path: "/admin/v1/meters/" + meterA, token: reckontest.AdminToken,
+				request{method: "PUT", path: "/admin/v1/meters/" + meterA, token: srv.AdminToken,
 					body: `{"meterId":"` + meterA + `","meterName":"D2 v3","meterCategory":"Virtual Machines","meterSubCategory":"Dv3","meterRegion":"US East","unit":"1 Hour","meterStatus":"Active"}`}, 200, true},
 			{"PutMeterInvalid", meter, map[string]string{"meterId": meterB},
-				request{method: "PUT", path: "/admin/v1/meters/" + meterB, token: reckontest.AdminToken, body: `{"meterName":"D2 v3","unknown":1}`}, 400, false},
+				request{method: "PUT", path: "/admin/v1/meters/" + meterB, token: srv.AdminToken, body: `{"meterName":"D2 v3","unknown":1}`}, 400, false},
 			{"GetMeter", meter, map[string]string{"meterId": meterA},
-				request{path: "/admin/v1/meters/" + meterA, token: reckontest.AdminToken}, 200, true},
+				request{path: "/admin/v1/meters/" + meterA, token: srv.AdminToken}, 200, true},
 			{"GetMeterNotFound", meter, map[string]string{"meterId": meterB},
-				request{path: "/admin/v1/meters/" + meterB, token: reckontest.AdminToken}, 404, true},
+				request{path: "/admin/v1/meters/" + meterB, token: srv.AdminToken}, 404, true},
 			{"ListMeters", "/admin/v1/meters", nil,
-				request{path: "/admin/v1/meters", token: reckontest.AdminToken}, 200, true},
+				request{path: "/admin/v1/meters", token: srv.AdminToken}, 200, true},
 			{"IngestMixed", "/metering/v1/usage", nil,
-				request{method: "POST", path: "/metering/v1/usage", token: reckontest.AdminToken,
+				request{method: "POST", path: "/metering/v1/usage", token: srv.AdminToken,
 					body: jsonArray(recs[0], recs[1], rec("negative", "-1"))}, 200, false},
 			{"IngestMalformed", "/metering/v1/usage", nil,
-				request{method: "POST", path: "/metering/v1/usage", token: reckontest.AdminToken, body: `[{"id":`}, 400, false},
+				request{method: "POST", path: "/metering/v1/usage", token: srv.AdminToken, body: `[{"id":`}, 400, false},
 			{"IngestTooLarge", "/metering/v1/usage", nil,
-				request{method: "POST", path: "/metering/v1/usage", token: reckontest.AdminToken, body: ndjson(recs...)}, 413, false},
+				request{method: "POST", path: "/metering/v1/usage", token: srv.AdminToken, body: ndjson(recs...)}, 413, false},
 			{"IngestUnauthenticated", "/metering/v1/usage", nil,
 				request{method: "POST", path: "/metering/v1/usage", token: "nobody", body: jsonArray(recs[2])}, 401, false},
 		}
 		// Enough usage for two pages, in requests under the size limit.
 		for i := 2; i < len(recs); i += 10 {
 			calls = append(calls, call{"IngestPart", "/metering/v1/usage", nil,
-				request{method: "POST", path: "/metering/v1/usage", token: reckontest.AdminToken, body: jsonArray(recs[i:min(i+10, len(recs))]...),
+				request{method: "POST", path: "/metering/v1/usage", token: srv.AdminToken, body: jsonArray(recs[i:min(i+10, len(recs))]...),
 					header: map[string]string{"Content-Type": "application/json"}}, 200, true})
 		}
 		calls = append(calls,
 			call{"UsageFirstPage", usageT, map[string]string{"subscriptionId": subA},
-				request{path: usagePath(subA, hourly), token: reckontest.AdminToken}, 200, true},
+				request{path: usagePath(subA, hourly), token: srv.AdminToken}, 200, true},
 			call{"UsageBadRequest", usageT, map[string]string{"subscriptionId": subA},
-				request{path: usagePath(subA, "api-version=1999-01-01"), token: reckontest.AdminToken}, 400, false},
+				request{path: usagePath(subA, "api-version=1999-01-01"), token: srv.AdminToken}, 400, false},
 			call{"UsageNotFound", usageT, map[string]string{"subscriptionId": unknownGUID},
-				request{path: usagePath(unknownGUID, hourly), token: reckontest.AdminToken}, 404, true},
+				request{path: usagePath(unknownGUID, hourly), token: srv.AdminToken}, 404, true},
 			call{"UsageUnauthenticated", usageT, map[string]string{"subscriptionId": subA},
 				request{path: usagePath(subA, hourly)}, 401, false},
 			call{"UsageForbidden", usageT, map[string]string{"subscriptionId": subA},
-				request{path: usagePath(subA, hourly), token: reckontest.IngestToken}, 403, false},
+				request{path: usagePath(subA, hourly), token: srv.IngestToken}, 403, false},
 			call{"Healthz", "/healthz", nil, request{path: "/healthz"}, 200, true},
 			call{"Readyz", "/readyz", nil, request{path: "/readyz"}, 200, true},
 			call{"Metrics", "/metrics", nil, request{path: "/metrics"}, 200, true},
@@ -238,7 +238,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			}
 			route := documentedRoute(t, doc, "GET", usageT)
 			resp, body := sendValidated(t, srv, route, map[string]string{"subscriptionId": subA},
-				request{path: u.RequestURI(), token: reckontest.AdminToken}, true)
+				request{path: u.RequestURI(), token: srv.AdminToken}, true)
 			if resp.StatusCode != 200 || decodePage(t, body).NextLink != nil {
 				t.Fatalf("last page: %d %s", resp.StatusCode, clipBody(body))
 			}
@@ -248,7 +248,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			defer clock.Set(serverNow)
 			route := documentedRoute(t, doc, "GET", usageT)
 			resp, body := sendValidated(t, srv, route, map[string]string{"subscriptionId": subA},
-				request{path: usagePath(subA, hourly), token: reckontest.AdminToken}, true)
+				request{path: usagePath(subA, hourly), token: srv.AdminToken}, true)
 			if resp.StatusCode != 503 {
 				t.Fatalf("status %d, want 503: %s", resp.StatusCode, body)
 			}

@@ -121,7 +121,7 @@ func BenchmarkRateCard50k(b *testing.B) {
 	path := "/subscriptions/" + subA + "/providers/Microsoft.Commerce/RateCard?api-version=2016-08-31-preview"
 	request := func() *http.Request {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.Header.Set("Authorization", "Bearer "+reckontest.AdminToken)
+		r.Header.Set("Authorization", "Bearer "+srv.AdminToken)
 		r.Header.Set("Accept-Encoding", "gzip")
 		return r
 	}
@@ -154,7 +154,7 @@ func BenchmarkRateCard50k(b *testing.B) {
 		client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 		timed(b, func() {
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-			req.Header.Set("Authorization", "Bearer "+reckontest.AdminToken)
+			req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
 			req.Header.Set("Accept-Encoding", "gzip")
 			resp, err := client.Do(req)
 			if err != nil {

@@ -45,7 +45,7 @@ const rateCardImport = `{
 func importRateCard(t *testing.T, srv *reckontest.Server, params, body string) map[string]any {
 	t.Helper()
 	resp, data := send(t, srv, request{method: http.MethodPost, path: "/admin/v1/catalog/import?format=ratecard&" + params,
-		token: reckontest.AdminToken, body: body})
+		token: srv.AdminToken, body: body})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("import: %d %s", resp.StatusCode, data)
 	}
@@ -178,11 +178,11 @@ func TestRateCardEncoding(t *testing.T) {
 	putSubscription(t, srv, subA)
 	importRateCard(t, srv, "offerDurableId=MS-AZR-0003P&currency=USD&locale=en-US&regionInfo=US", rateCardImport)
 	path := rateCardPath(subA, "2016-08-31-preview", "$filter="+url.QueryEscape(rcFilter))
-	plainResp, plain := send(t, srv, request{path: path, token: reckontest.AdminToken, header: map[string]string{"Accept-Encoding": "identity"}})
+	plainResp, plain := send(t, srv, request{path: path, token: srv.AdminToken, header: map[string]string{"Accept-Encoding": "identity"}})
 	if plainResp.StatusCode != http.StatusOK || plainResp.Header.Get("Content-Encoding") != "" {
 		t.Fatalf("identity: %d, Content-Encoding %q", plainResp.StatusCode, plainResp.Header.Get("Content-Encoding"))
 	}
-	zResp, z := send(t, srv, request{path: path, token: reckontest.AdminToken, header: map[string]string{"Accept-Encoding": "br;q=1.0, gzip;q=0.8"}})
+	zResp, z := send(t, srv, request{path: path, token: srv.AdminToken, header: map[string]string{"Accept-Encoding": "br;q=1.0, gzip;q=0.8"}})
 	if zResp.StatusCode != http.StatusOK || zResp.Header.Get("Content-Encoding") != "gzip" {
 		t.Fatalf("gzip: %d, Content-Encoding %q", zResp.StatusCode, zResp.Header.Get("Content-Encoding"))
 	}
@@ -198,7 +198,7 @@ func TestRateCardEncoding(t *testing.T) {
 	if etag == "" || zResp.Header.Get("ETag") != etag {
 		t.Fatalf("ETag %q / %q", etag, zResp.Header.Get("ETag"))
 	}
-	resp, body := send(t, srv, request{path: path, token: reckontest.AdminToken, header: map[string]string{"If-None-Match": etag}})
+	resp, body := send(t, srv, request{path: path, token: srv.AdminToken, header: map[string]string{"If-None-Match": etag}})
 	if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
 		t.Errorf("If-None-Match: %d with %d bytes, want 304", resp.StatusCode, len(body))
 	}
@@ -234,7 +234,7 @@ func TestRateCardFollowsCatalog(t *testing.T) {
 			t.Fatalf("after its effective date: %+v", m)
 		}
 		// A meter's metadata changed through the operator API shows at once.
-		resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/meters/" + rcMeterTiered, token: reckontest.AdminToken,
+		resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/meters/" + rcMeterTiered, token: srv.AdminToken,
 			body: `{"meterName":"Renamed","meterCategory":"Test Category","meterSubCategory":"Test Subcategory","meterRegion":"US West","unit":"Hours","meterTags":["Third Party"]}`})
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("PUT meter: %d %s", resp.StatusCode, body)

@@ -7,7 +7,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,23 +19,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/reckon-billing/reckon/internal/account"
+	"github.com/reckon-billing/reckon/internal/auth"
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
+	"github.com/reckon-billing/reckon/internal/throttle"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
 
 // Config is the HTTP layer's configuration.
 type Config struct {
-	// AdminToken is the operator's bearer token (until the identity service
-	// lands): it may call everything.
-	AdminToken string
-	// IngestToken, when set, may post usage but not set reportedTime.
-	IngestToken string
-	// Demo lets any bearer token call the read APIs.
-	Demo bool
 	// MaxIngestBytes bounds an ingest request body.
 	MaxIngestBytes int64
+	// ReadsPerHour and WritesPerHour are each principal's request budgets
+	// per subscription (or at tenant level); 0 means no limit.
+	ReadsPerHour, WritesPerHour int
 }
 
 // Deps are the services the handlers call.
@@ -46,6 +43,7 @@ type Deps struct {
 	Catalog  *catalog.Service
 	Usage    *usage.Service
 	Charges  *charges.Service
+	Auth     *auth.Service
 	// TokenKey signs continuation tokens; every node sharing a store must
 	// use the same key.
 	TokenKey []byte
@@ -68,6 +66,8 @@ type API struct {
 	routes    []string
 	quotes    quoteCache
 	rateCards rateCardCache
+	// reads and writes are the request budgets.
+	reads, writes *throttle.Limiter
 }
 
 func (a *API) now() time.Time {
@@ -86,6 +86,7 @@ func New(cfg Config, deps Deps) *API {
 		deps.Registry = prometheus.NewRegistry()
 	}
 	a := &API{cfg: cfg, deps: deps, log: deps.Log, mux: http.NewServeMux(), metrics: newMetrics(deps.Registry)}
+	a.reads, a.writes = throttle.New(cfg.ReadsPerHour, a.now), throttle.New(cfg.WritesPerHour, a.now)
 	a.routesSetup()
 	if deps.Usage != nil {
 		deps.Usage.Observe = a.metrics.observeIngest
@@ -107,28 +108,47 @@ func (a *API) routesSetup() {
 	a.operator("PUT /admin/v1/meters/{meterId}", a.putMeter)
 	a.operator("GET /admin/v1/meters/{meterId}", a.getMeter)
 	a.operator("GET /admin/v1/meters", a.listMeters)
-	a.routes = append(a.routes, "POST /metering/v1/usage")
-	a.mux.Handle("POST /metering/v1/usage", a.authenticate(roleIngest, http.HandlerFunc(a.ingest)))
-
-	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/UsageAggregates",
-		a.authenticate(roleReader, http.HandlerFunc(a.usageAggregates)))
-	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/RateCard",
-		a.authenticate(roleReader, http.HandlerFunc(a.rateCard)))
-	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/charges",
-		a.authenticate(roleReader, http.HandlerFunc(a.charges)))
-	a.arm.handle(http.MethodGet, "/providers/Microsoft.Commerce/offers",
-		a.authenticate(roleReader, http.HandlerFunc(a.listOffers)))
 	a.operator("POST /admin/v1/catalog/import", a.importCatalog)
 	a.operator("PUT /admin/v1/offers/{offerDurableId}", a.putOffer)
 	a.operator("GET /admin/v1/offers/{offerDurableId}", a.getOffer)
 	a.operator("GET /admin/v1/offers", a.listAdminOffers)
+	a.operator("PUT /admin/v1/principals/{clientId}", a.putPrincipal)
+	a.operator("GET /admin/v1/principals/{clientId}", a.getPrincipal)
+	a.operator("DELETE /admin/v1/principals/{clientId}", a.deletePrincipal)
+	a.operator("DELETE /admin/v1/principals/{clientId}/secrets/{secretId}", a.deleteSecret)
+	a.operator("GET /admin/v1/principals", a.listPrincipals)
+	a.operator("PUT /admin/v1/roleAssignments/{assignmentId}", a.putAssignment)
+	a.operator("GET /admin/v1/roleAssignments/{assignmentId}", a.getAssignment)
+	a.operator("DELETE /admin/v1/roleAssignments/{assignmentId}", a.deleteAssignment)
+	a.operator("GET /admin/v1/roleAssignments", a.listAssignments)
+	a.operator("POST /admin/v1/signingKeys/rotate", a.rotateKeys)
+	a.operator("GET /admin/v1/audit", a.auditLog)
+	a.routes = append(a.routes, "POST /metering/v1/usage")
+	a.mux.Handle("POST /metering/v1/usage", a.authenticate(accessIngest, http.HandlerFunc(a.ingest)))
+
+	// The ADFS-style token service and the cloud metadata az reads.
+	a.mux.HandleFunc("GET /adfs/.well-known/openid-configuration", a.openIDConfiguration)
+	a.mux.HandleFunc("POST /adfs/oauth2/token", a.token)
+	a.mux.HandleFunc("GET /adfs/discovery/keys", a.jwks)
+	a.mux.HandleFunc("GET /metadata/endpoints", a.metadataEndpoints)
+
+	a.arm.handle(http.MethodGet, "/subscriptions", a.authenticate(accessAny, http.HandlerFunc(a.listARMSubscriptions)))
+	a.arm.handle(http.MethodGet, "/tenants", a.authenticate(accessAny, http.HandlerFunc(a.listTenants)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/UsageAggregates",
+		a.authenticate(accessSubscription, http.HandlerFunc(a.usageAggregates)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/RateCard",
+		a.authenticate(accessSubscription, http.HandlerFunc(a.rateCard)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/charges",
+		a.authenticate(accessSubscription, http.HandlerFunc(a.charges)))
+	a.arm.handle(http.MethodGet, "/providers/Microsoft.Commerce/offers",
+		a.authenticate(accessAny, http.HandlerFunc(a.listOffers)))
 	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}",
-		a.authenticate(roleReader, http.HandlerFunc(a.subscriptionResource)))
+		a.authenticate(accessSubscription, http.HandlerFunc(a.subscriptionResource)))
 }
 
 func (a *API) operator(pattern string, h http.HandlerFunc) {
 	a.routes = append(a.routes, pattern)
-	a.mux.Handle(pattern, a.authenticate(roleOperator, h))
+	a.mux.Handle(pattern, a.authenticate(accessOperator, h))
 }
 
 // Routes lists the operator and metering routes ("METHOD /path").
@@ -161,6 +181,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if c := r.Header.Get("x-ms-client-request-id"); c != "" && len(c) <= 128 {
 			h.Set("x-ms-client-request-id", c)
 		}
+	}
+	if strings.HasPrefix(r.URL.Path, "//") {
+		// az asks for "{endpoint}/metadata/endpoints" with the endpoint's
+		// trailing slash: "//metadata/endpoints". ServeMux would redirect.
+		r.URL.Path = "/" + strings.TrimLeft(r.URL.Path, "/")
+		r.URL.RawPath = ""
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	route := "unmatched"
@@ -218,66 +244,6 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-type role int
-
-const (
-	roleReader role = iota
-	roleIngest
-	roleOperator
-)
-
-type callerKey struct{}
-
-// caller is who made a request, as far as the interim token scheme knows.
-type caller struct {
-	operator bool
-}
-
-func callerOf(r *http.Request) caller {
-	c, _ := r.Context().Value(callerKey{}).(caller)
-	return c
-}
-
-// authenticate checks the bearer token for the least role a route needs.
-func (a *API) authenticate(need role, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok {
-			token, ok = strings.CutPrefix(auth, "bearer ")
-		}
-		token = strings.TrimSpace(token)
-		if !ok || token == "" {
-			a.unauthorized(w, r, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or is not a bearer token.")
-			return
-		}
-		var c caller
-		var granted role
-		switch {
-		case a.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.AdminToken)) == 1:
-			c.operator, granted = true, roleOperator
-		case a.cfg.IngestToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.IngestToken)) == 1:
-			granted = roleIngest
-		case a.cfg.Demo:
-			granted = roleReader // demo mode: any bearer token may read
-		default:
-			a.unauthorized(w, r, "InvalidAuthenticationToken", "The access token is invalid.")
-			return
-		}
-		if granted < need || (granted == roleIngest && need == roleReader) {
-			writeError(w, r, a.log, &billing.Error{Kind: billing.KindForbidden, Code: "AuthorizationFailed",
-				Message: fmt.Sprintf("The client does not have authorization to perform action '%s %s'.", r.Method, clipPath(r.URL.Path))})
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
-	})
-}
-
-func (a *API) unauthorized(w http.ResponseWriter, r *http.Request, code, msg string) {
-	w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="`+baseURL(r)+`/adfs", error="invalid_token", error_description="`+msg+`"`)
-	writeError(w, r, a.log, &billing.Error{Kind: billing.KindUnauthenticated, Code: code, Message: msg})
-}
 
 // baseURL is the scheme and host the client called.
 func baseURL(r *http.Request) string {

@@ -17,6 +17,7 @@ var subscriptionAPIVersions = []string{"2014-04-01", "2016-06-01", "2019-06-01",
 type armSubscription struct {
 	ID                   string               `json:"id"`
 	SubscriptionID       string               `json:"subscriptionId"`
+	TenantID             string               `json:"tenantId"`
 	DisplayName          string               `json:"displayName"`
 	State                string               `json:"state"`
 	AuthorizationSource  string               `json:"authorizationSource"`
@@ -43,13 +44,18 @@ func (a *API) subscriptionResource(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, armSubscription{
-		ID: "/subscriptions/" + s.SubscriptionID, SubscriptionID: s.SubscriptionID, DisplayName: s.DisplayName,
-		State: s.State, AuthorizationSource: "RoleBased", ManagedByTenants: []any{},
+	writeJSON(w, http.StatusOK, a.armSubscription(s))
+}
+
+// armSubscription is the ARM form of a subscription.
+func (a *API) armSubscription(s account.Subscription) armSubscription {
+	return armSubscription{
+		ID: "/subscriptions/" + s.SubscriptionID, SubscriptionID: s.SubscriptionID, TenantID: a.deps.Auth.TenantID(),
+		DisplayName: s.DisplayName, State: s.State, AuthorizationSource: "RoleBased", ManagedByTenants: []any{},
 		SubscriptionPolicies: subscriptionPolicies{LocationPlacementID: "Public_2014-09-01", QuotaID: "PayAsYouGo_2014-09-01", SpendingLimit: "Off"},
 		OfferDurableID:       s.OfferDurableID, Currency: s.Currency, Locale: s.Locale, RegionInfo: s.RegionInfo,
 		BillingAccount: s.BillingAccount, BillingDay: s.BillingDay,
-	})
+	}
 }
 
 // subscriptionOf checks the api-version and returns the subscription the

@@ -14,7 +14,7 @@ import (
 func TestSubscriptionResource(t *testing.T) {
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
 		srv, _ := startServer(t, b, reckontest.Options{})
-		resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + subA, token: reckontest.AdminToken,
+		resp, body := send(t, srv, request{method: http.MethodPut, path: "/admin/v1/subscriptions/" + subA, token: srv.AdminToken,
 			body: `{"displayName":"Contoso EU","billingAccount":"contoso","offerDurableId":"MS-AZR-0017P","currency":"EUR","locale":"de-DE","regionInfo":"DE","billingDay":5}`})
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("PUT: %d %s", resp.StatusCode, body)

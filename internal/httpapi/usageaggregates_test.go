@@ -47,7 +47,7 @@ func seedSmall(t *testing.T, b reckontest.Backend, o reckontest.Options) (*recko
 	t.Helper()
 	srv, clock := startServer(t, b, o)
 	setupCatalog(t, srv)
-	res := ingest(t, srv, reckontest.AdminToken, ndjson(smallSet...))
+	res := ingest(t, srv, srv.AdminToken, ndjson(smallSet...))
 	if res.Accepted != len(smallSet) || len(res.Rejected) != 0 {
 		t.Fatalf("seed: %+v", res)
 	}
@@ -110,7 +110,7 @@ func usageAggregatesErrors(t *testing.T, srv *reckontest.Server) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body := send(t, srv, request{path: c.path, token: reckontest.AdminToken})
+			resp, body := send(t, srv, request{path: c.path, token: srv.AdminToken})
 			e := wantError(t, resp, body, c.status, c.code, c.target)
 			if c.code == "InvalidApiVersionParameter" && !strings.Contains(e.Error.Message, apiVersion) {
 				t.Errorf("message %q does not name the supported version", e.Error.Message)
@@ -147,7 +147,7 @@ func usageAggregatesAuthentication(t *testing.T, srv *reckontest.Server) {
 		wantChallenge(t, resp)
 	})
 	t.Run("IngestTokenCannotRead", func(t *testing.T) {
-		resp, body := send(t, srv, request{path: path, token: reckontest.IngestToken})
+		resp, body := send(t, srv, request{path: path, token: srv.IngestToken})
 		wantError(t, resp, body, 403, "AuthorizationFailed", "")
 	})
 	t.Run("AuthBeforeValidation", func(t *testing.T) {
@@ -156,31 +156,41 @@ func usageAggregatesAuthentication(t *testing.T, srv *reckontest.Server) {
 		wantError(t, resp, body, 401, "AuthenticationFailed", "")
 	})
 	t.Run("Operator", func(t *testing.T) {
-		resp, body := send(t, srv, request{path: path, token: reckontest.AdminToken})
+		resp, body := send(t, srv, request{path: path, token: srv.AdminToken})
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
 		}
 	})
 }
 
-// TestUsageAggregatesDemo checks that demo mode lets any bearer token read.
-func TestUsageAggregatesDemo(t *testing.T) {
+// TestUsageAggregatesRoles: each subscription role may read the
+// subscription's usage, and the billing account's admin too; a role on
+// another subscription may not, and neither may a usage writer.
+func TestUsageAggregatesRoles(t *testing.T) {
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
-		srv, _ := seedSmall(t, b, reckontest.Options{Demo: true})
+		srv, _ := seedSmall(t, b, reckontest.Options{})
 		path := usagePath(subA, dailyQuery)
-		_, want := send(t, srv, request{path: path, token: reckontest.AdminToken})
-		for _, tok := range []string{"anything", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."} {
+		_, want := send(t, srv, request{path: path, token: srv.AdminToken})
+		for _, role := range []string{"Owner", "Contributor", "Reader", "Billing Reader"} {
+			tok := srv.Principal(t, "p-"+strings.ReplaceAll(role, " ", ""), role+"@/subscriptions/"+subA)
 			resp, body := send(t, srv, request{path: path, token: tok})
-			if resp.StatusCode != 200 {
-				t.Fatalf("demo read with token %q: %d %s", tok, resp.StatusCode, body)
-			}
-			if string(body) != string(want) {
-				t.Errorf("demo read differs from the operator's:\n%s\n%s", body, want)
+			if resp.StatusCode != 200 || string(body) != string(want) {
+				t.Errorf("%s: %d %s", role, resp.StatusCode, clipBody(body))
 			}
 		}
-		// Demo mode still wants a bearer token.
-		resp, body := send(t, srv, request{path: path})
-		wantError(t, resp, body, 401, "AuthenticationFailed", "")
+		admin := srv.Principal(t, "contoso-admin", "Account Admin@/providers/Microsoft.Billing/billingAccounts/contoso")
+		if resp, body := send(t, srv, request{path: path, token: admin}); resp.StatusCode != 200 {
+			t.Errorf("account admin: %d %s", resp.StatusCode, clipBody(body))
+		}
+		for name, tok := range map[string]string{
+			"reader of B":   srv.Principal(t, "reader-b", "Reader@/subscriptions/"+subB),
+			"usage writer":  srv.IngestToken,
+			"other account": srv.Principal(t, "fabrikam-admin", "Account Admin@/providers/Microsoft.Billing/billingAccounts/fabrikam"),
+		} {
+			resp, body := send(t, srv, request{path: path, token: tok})
+			wantError(t, resp, body, 403, "AuthorizationFailed", "")
+			_ = name
+		}
 	})
 }
 
@@ -191,14 +201,14 @@ func TestUsageAggregatesSettleMargin(t *testing.T) {
 		path := usagePath(subA, window(end.Add(-time.Hour), end, "Hourly"))
 
 		clock.Set(end) // the window ends right now
-		resp, body := send(t, srv, request{path: path, token: reckontest.AdminToken})
+		resp, body := send(t, srv, request{path: path, token: srv.AdminToken})
 		wantError(t, resp, body, 503, "ProcessingNotComplete", "")
 		if ra := resp.Header.Get("Retry-After"); ra != "31" && ra != "30" {
 			t.Errorf("Retry-After = %q at the end of the window, want 30 or 31 (seconds)", ra)
 		}
 
 		clock.Set(end.Add(10 * time.Second))
-		resp, body = send(t, srv, request{path: path, token: reckontest.AdminToken})
+		resp, body = send(t, srv, request{path: path, token: srv.AdminToken})
 		wantError(t, resp, body, 503, "ProcessingNotComplete", "")
 		ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
 		if err != nil || ra < 20 || ra > 21 {
@@ -206,7 +216,7 @@ func TestUsageAggregatesSettleMargin(t *testing.T) {
 		}
 		// Retrying after Retry-After succeeds.
 		clock.Advance(time.Duration(ra) * time.Second)
-		resp, body = send(t, srv, request{path: path, token: reckontest.AdminToken})
+		resp, body = send(t, srv, request{path: path, token: srv.AdminToken})
 		if resp.StatusCode != 200 {
 			t.Fatalf("after Retry-After: %d %s", resp.StatusCode, body)
 		}
@@ -429,12 +439,12 @@ func usageAggregatesRequestIDs(t *testing.T, srv *reckontest.Server) {
 		rq     request
 		status int
 	}{
-		{"OK", request{path: ok, token: reckontest.AdminToken}, 200},
-		{"BadRequest", request{path: usagePath(subA, "api-version="+apiVersion), token: reckontest.AdminToken}, 400},
-		{"NotFound", request{path: usagePath(unknownGUID, dailyQuery), token: reckontest.AdminToken}, 404},
+		{"OK", request{path: ok, token: srv.AdminToken}, 200},
+		{"BadRequest", request{path: usagePath(subA, "api-version="+apiVersion), token: srv.AdminToken}, 400},
+		{"NotFound", request{path: usagePath(unknownGUID, dailyQuery), token: srv.AdminToken}, 404},
 		{"Unauthenticated", request{path: ok}, 401},
-		{"NoRoute", request{path: "/no/such/route", token: reckontest.AdminToken}, 404},
-		{"Operator", request{path: "/admin/v1/meters", token: reckontest.AdminToken}, 200},
+		{"NoRoute", request{path: "/no/such/route", token: srv.AdminToken}, 404},
+		{"Operator", request{path: "/admin/v1/meters", token: srv.AdminToken}, 200},
 		{"Health", request{path: "/healthz"}, 200},
 	}
 	seen := map[string]bool{}
@@ -467,12 +477,12 @@ func usageAggregatesRequestIDs(t *testing.T, srv *reckontest.Server) {
 		})
 	}
 	t.Run("ClientRequestID", func(t *testing.T) {
-		resp, _ := send(t, srv, request{path: ok, token: reckontest.AdminToken,
+		resp, _ := send(t, srv, request{path: ok, token: srv.AdminToken,
 			header: map[string]string{"x-ms-client-request-id": "my-call-1", "x-ms-return-client-request-id": "true"}})
 		if got := resp.Header.Get("x-ms-client-request-id"); got != "my-call-1" {
 			t.Errorf("x-ms-client-request-id = %q, want it echoed", got)
 		}
-		resp, _ = send(t, srv, request{path: ok, token: reckontest.AdminToken, header: map[string]string{"x-ms-client-request-id": "my-call-2"}})
+		resp, _ = send(t, srv, request{path: ok, token: srv.AdminToken, header: map[string]string{"x-ms-client-request-id": "my-call-2"}})
 		if got := resp.Header.Get("x-ms-client-request-id"); got != "" {
 			t.Errorf("x-ms-client-request-id = %q echoed without x-ms-return-client-request-id", got)
 		}
@@ -511,7 +521,7 @@ func TestUsageAggregatesPaging(t *testing.T) {
 		srv, _ := startServer(t, b, reckontest.Options{})
 		setupCatalog(t, srv)
 		recs, wantRows := pagingSet()
-		if res := ingest(t, srv, reckontest.AdminToken, jsonArray(recs...)); res.Accepted != len(recs) {
+		if res := ingest(t, srv, srv.AdminToken, jsonArray(recs...)); res.Accepted != len(recs) {
 			t.Fatalf("seed: %+v", res)
 		}
 		// The caller uses lower-case path segments, a "+00:00" offset escaped
@@ -519,7 +529,7 @@ func TestUsageAggregatesPaging(t *testing.T) {
 		const host = "billing.example.test:8443"
 		first := "/subscriptions/" + subA + "/providers/microsoft.commerce/usageaggregates?api-version=" + apiVersion +
 			"&reportedStartTime=2024-03-02T06%3A00%3A00%2B00%3A00&reportedEndTime=2024-03-02T07:00:00Z&aggregationGranularity=Hourly&showDetails=true"
-		resp, body := send(t, srv, request{path: first, token: reckontest.AdminToken, host: host})
+		resp, body := send(t, srv, request{path: first, token: srv.AdminToken, host: host})
 		if resp.StatusCode != 200 {
 			t.Fatalf("first page: %d %s", resp.StatusCode, clipBody(body))
 		}
@@ -554,11 +564,11 @@ func TestUsageAggregatesPaging(t *testing.T) {
 		}
 
 		// Asking again gives the same page, byte for byte.
-		if _, again := send(t, srv, request{path: first, token: reckontest.AdminToken, host: host}); string(again) != string(body) {
+		if _, again := send(t, srv, request{path: first, token: srv.AdminToken, host: host}); string(again) != string(body) {
 			t.Error("the first page differs when asked twice")
 		}
 
-		resp, body = send(t, srv, request{path: u.RequestURI(), token: reckontest.AdminToken, host: host})
+		resp, body = send(t, srv, request{path: u.RequestURI(), token: srv.AdminToken, host: host})
 		if resp.StatusCode != 200 {
 			t.Fatalf("second page: %d %s", resp.StatusCode, clipBody(body))
 		}

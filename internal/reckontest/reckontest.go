@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,10 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reckon-billing/reckon/internal/account"
+	"github.com/reckon-billing/reckon/internal/auth"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/httpapi"
@@ -141,10 +144,15 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// AdminToken and IngestToken are the tokens of test servers.
+// The principals every test server has: an operator (Operator at "/") and
+// a usage writer (Usage Writer at "/"). Their tokens are Server.AdminToken
+// and Server.IngestToken.
 const (
-	AdminToken  = "test-operator-token"
-	IngestToken = "test-ingest-token"
+	OperatorID     = "test-operator"
+	OperatorSecret = "test-operator-secret-0123456789"
+	IngestID       = "test-ingest"
+	// Issuer is the issuer of test servers' tokens.
+	Issuer = "https://reckon.test/adfs"
 )
 
 // Options configure a test server.
@@ -152,8 +160,10 @@ type Options struct {
 	Backend Backend
 	// TLS serves HTTPS with httptest's certificate (Server.Client trusts it).
 	TLS bool
-	// Demo accepts any bearer token for reads.
-	Demo bool
+	// ReadsPerHour and WritesPerHour are the request budgets (0: none).
+	ReadsPerHour, WritesPerHour int
+	// Auth adjusts the identity service's configuration (Issuer is set).
+	Auth auth.Config
 	// Now is the server's clock; nil means time.Now.
 	Now func() time.Time
 	// SettleMargin defaults to one second.
@@ -171,7 +181,11 @@ type Server struct {
 	Catalog  *catalog.Service
 	Usage    *usage.Service
 	Charges  *charges.Service
+	Auth     *auth.Service
 	API      *httpapi.API
+	// AdminToken is a token of the operator principal, IngestToken one of
+	// the usage writer; both are valid for ten years of the server's clock.
+	AdminToken, IngestToken string
 }
 
 // Start starts a server and stops it at the end of the test.
@@ -202,8 +216,14 @@ func Start(t testing.TB, o Options) *Server {
 	s.Catalog = catalog.NewService(db, now)
 	s.Usage = usage.NewService(db, now, log, usage.Config{SettleMargin: o.SettleMargin})
 	s.Charges = charges.NewService(s.Accounts, s.Catalog, s.Usage, now)
-	s.API = httpapi.New(httpapi.Config{AdminToken: AdminToken, IngestToken: IngestToken, Demo: o.Demo, MaxIngestBytes: o.MaxIngestBytes},
-		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, Charges: s.Charges, TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: now})
+	auth.ReuseSigningKeysForTests() // an RSA key per server would cost 70 ms each
+	ac := o.Auth
+	ac.Issuer = Issuer
+	s.Auth = auth.NewService(db, now, ac)
+	s.AdminToken, s.IngestToken = setupPrincipals(t, s.Auth)
+	s.API = httpapi.New(httpapi.Config{MaxIngestBytes: o.MaxIngestBytes, ReadsPerHour: o.ReadsPerHour, WritesPerHour: o.WritesPerHour},
+		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, Charges: s.Charges, Auth: s.Auth,
+			TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: now})
 	if o.TLS {
 		s.Server = httptest.NewTLSServer(s.API)
 	} else {
@@ -214,6 +234,58 @@ func Start(t testing.TB, o Options) *Server {
 		s.Usage.Close()
 	})
 	return s
+}
+
+// setupPrincipals initialises the identity service and creates the test
+// operator and usage writer, returning a token of each.
+func setupPrincipals(t testing.TB, a *auth.Service) (admin, ingest string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := a.Init(ctx); err != nil {
+		t.Fatalf("auth init: %v", err)
+	}
+	if _, _, _, err := a.Bootstrap(ctx, OperatorID, OperatorSecret); err != nil {
+		t.Fatalf("auth bootstrap: %v", err)
+	}
+	if _, _, err := a.PutPrincipal(ctx, OperatorID, IngestID, auth.PrincipalInput{DisplayName: "Test usage writer"}); err != nil {
+		t.Fatalf("put principal: %v", err)
+	}
+	if _, _, err := a.PutAssignment(ctx, OperatorID, "0b6c1e7a-0000-4000-8000-000000000001",
+		auth.Assignment{PrincipalID: IngestID, RoleDefinitionName: auth.RoleUsageWriter, Scope: "/"}); err != nil {
+		t.Fatalf("put assignment: %v", err)
+	}
+	return Token(t, a, OperatorID), Token(t, a, IngestID)
+}
+
+// Token issues a long-lived token for a principal.
+func Token(t testing.TB, a *auth.Service, principalID string) string {
+	t.Helper()
+	tok, err := a.IssueFor(context.Background(), principalID, "", 10*365*24*time.Hour)
+	if err != nil {
+		t.Fatalf("issue a token for %s: %v", principalID, err)
+	}
+	return tok.AccessToken
+}
+
+// Principal creates a service principal with the given role assignments
+// ("Role@scope", e.g. "Reader@/subscriptions/…") and returns a token of it.
+func (s *Server) Principal(t testing.TB, id string, roles ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := s.Auth.PutPrincipal(ctx, OperatorID, id, auth.PrincipalInput{DisplayName: id}); err != nil {
+		t.Fatalf("put principal %s: %v", id, err)
+	}
+	for i, rs := range roles {
+		role, scope, ok := strings.Cut(rs, "@")
+		if !ok {
+			t.Fatalf("role %q is not Role@scope", rs)
+		}
+		if _, _, err := s.Auth.PutAssignment(ctx, OperatorID, uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s/%d", id, i)).String(),
+			auth.Assignment{PrincipalID: id, RoleDefinitionName: role, Scope: scope}); err != nil {
+			t.Fatalf("assign %s to %s: %v", rs, id, err)
+		}
+	}
+	return Token(t, s.Auth, id)
 }
 
 // Do sends a request with the given bearer token ("" for none) and returns

@@ -62,6 +62,7 @@ const (
 	CodeReportedTimeNotAllowed = "ReportedTimeNotAllowed"
 	CodeConflict               = "Conflict"
 	CodeUnknownProperty        = "UnknownProperty"
+	CodeAuthorizationFailed    = "AuthorizationFailed"
 )
 
 // RecordInput is one usage record as a meter source sends it.

@@ -109,12 +109,23 @@ type Batch struct {
 	total    int
 	memo     instanceMemo
 	shared   *sharedInstances
+	mayWrite func(subscriptionID string) bool
 }
 
 // NewBatch starts a request's batch. operator reports whether the caller may
 // set reportedTime.
 func (s *Service) NewBatch(operator bool) *Batch {
 	return &Batch{operator: operator, now: s.clock(), memo: make(instanceMemo), shared: &s.built}
+}
+
+// NewBatchFor starts a request's batch for a caller who may send usage only
+// for the subscriptions mayWrite accepts: a record of any other subscription
+// is rejected with AuthorizationFailed, whether the subscription exists or
+// not.
+func (s *Service) NewBatchFor(operator bool, mayWrite func(subscriptionID string) bool) *Batch {
+	b := s.NewBatch(operator)
+	b.mayWrite = mayWrite
+	return b
 }
 
 // Expect tells the batch roughly how many records will be added, so that it
@@ -133,6 +144,9 @@ func (b *Batch) Add(index int, in *RecordInput, rej *Rejection) {
 	if rej == nil {
 		var r Record
 		r, rej = validate(in, b.now, b.operator, b.memo, b.shared)
+		if rej == nil && b.mayWrite != nil && !b.mayWrite(r.SubscriptionID) {
+			rej = reject(CodeAuthorizationFailed, "The caller may not send usage for the subscription '%s'.", r.SubscriptionID)
+		}
 		if rej == nil {
 			b.records = append(b.records, r)
 			b.indexes = append(b.indexes, index)

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"CatalogRateVersions", testCatalogRateVersions},
 		{"CatalogLarge", testCatalogLarge},
 		{"CatalogConcurrent", testCatalogConcurrent},
+		{"Auth", testAuth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
