@@ -19,7 +19,10 @@ var defaultAudiences = []string{"https://management.core.windows.net/", "https:/
 func (a *API) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	base := baseURL(r) + "/adfs"
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                a.deps.Auth.Issuer(),
+		// MSAL (Go 1.5 and later) refuses a discovery document whose issuer
+		// is not on the host of the authority it was given; the tokens' own
+		// issuer is access_token_issuer, as AD FS publishes it.
+		"issuer":                                base,
 		"access_token_issuer":                   a.deps.Auth.Issuer(),
 		"authorization_endpoint":                base + "/oauth2/authorize",
 		"token_endpoint":                        base + "/oauth2/token",

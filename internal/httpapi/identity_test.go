@@ -63,7 +63,7 @@ func TestTokenService(t *testing.T) {
 		if resp.StatusCode != 200 || json.Unmarshal(body, &oidc) != nil {
 			t.Fatalf("openid-configuration: %d %s", resp.StatusCode, body)
 		}
-		if oidc["issuer"] != reckontest.Issuer || oidc["token_endpoint"] != srv.URL+"/adfs/oauth2/token" || oidc["jwks_uri"] != srv.URL+"/adfs/discovery/keys" {
+		if oidc["issuer"] != srv.URL+"/adfs" || oidc["access_token_issuer"] != reckontest.Issuer || oidc["token_endpoint"] != srv.URL+"/adfs/oauth2/token" || oidc["jwks_uri"] != srv.URL+"/adfs/discovery/keys" {
 			t.Errorf("openid-configuration = %v", oidc)
 		}
 		resp, body = get(t, srv, "/adfs/discovery/keys")
