@@ -48,6 +48,8 @@ Usage:
   reckon principal put|get|list|delete   manage service principals and portal users
   reckon role assign|list|delete    manage role assignments
   reckon audit                      list sign-ins and changes of principals, roles and access
+  reckon close --subscription ID --period NAME [--force]   close a billing period and issue its invoice
+  reckon invoice list|show|pdf      a subscription's invoices, and an invoice's PDF
   reckon bench [flags]              measure ingestion and UsageAggregates (see BENCHMARKS.md)
   reckon version                    print the version
 
@@ -84,6 +86,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runRole(ctx, env, rest)
 	case "audit":
 		return runAudit(ctx, env, rest)
+	case "close":
+		return runClose(ctx, env, rest)
+	case "invoice", "invoices":
+		return runInvoice(ctx, env, rest)
 	case "bench":
 		return runBench(ctx, env, rest)
 	case "version", "--version", "-v":

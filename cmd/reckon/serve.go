@@ -21,6 +21,8 @@ import (
 	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/demo"
 	"github.com/reckon-billing/reckon/internal/httpapi"
+	"github.com/reckon-billing/reckon/internal/invoicepdf"
+	"github.com/reckon-billing/reckon/internal/invoicing"
 	"github.com/reckon-billing/reckon/internal/store"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
@@ -64,6 +66,7 @@ type serveConfig struct {
 	writesPerHour  int
 	bootstrapID    string
 	bootstrapKey   string
+	invoices       invoiceFlags
 }
 
 func runServe(ctx context.Context, env environment, args []string) error {
@@ -90,6 +93,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	fs.StringVar(&c.external.PrincipalClaim, "external-principal-claim", "oid", "claim of external tokens that names the principal in role assignments")
 	fs.IntVar(&c.readsPerHour, "reads-per-hour", 12000, "read requests a principal may make per subscription and hour (0: no limit)")
 	fs.IntVar(&c.writesPerHour, "writes-per-hour", 12000, "write requests a principal may make per subscription and hour (0: no limit)")
+	c.invoices.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -150,10 +154,26 @@ func runServe(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 
+	invCfg, err := c.invoices.config()
+	if err != nil {
+		return err
+	}
+	invCfg.SettleMargin, invCfg.Log = c.settleMargin, log
+	invoiceSvc := invoicing.NewService(db, accounts, chargesSvc, invoicepdf.New(invoicepdf.Options{}), clock, invCfg)
+	downloadKey, err := db.Secret(ctx, "invoice-download")
+	if err != nil {
+		return err
+	}
+	if c.invoices.closeInterval > 0 {
+		go invoiceSvc.RunScheduler(ctx, c.invoices.closeInterval)
+	}
+
 	api := httpapi.New(httpapi.Config{
 		MaxIngestBytes: c.maxIngestBytes, ReadsPerHour: c.readsPerHour, WritesPerHour: c.writesPerHour,
+		DownloadLinkLifetime: c.invoices.downloadExpiry,
 	}, httpapi.Deps{
-		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, Auth: authSvc, TokenKey: tokenKey,
+		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, Auth: authSvc,
+		Invoicing: invoiceSvc, DownloadKey: downloadKey, TokenKey: tokenKey,
 		Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: clock,
 	})
 

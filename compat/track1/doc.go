@@ -1,10 +1,12 @@
 // Package track1 drives Reckon with the track-1 Azure SDK for Go
-// (github.com/Azure/azure-sdk-for-go v68.0.0+incompatible, package
-// services/preview/commerce/mgmt/2015-06-01-preview/commerce, on
+// (github.com/Azure/azure-sdk-for-go v68.0.0+incompatible, packages
+// services/preview/commerce/mgmt/2015-06-01-preview/commerce and
+// services/preview/billing/mgmt/2018-03-01-preview/billing, on
 // go-autorest), whose decoding is stricter than track 2's: MeterId,
 // ExcludedMeterIds and subscriptionId must be GUIDs (gofrs/uuid), offer
 // term amounts are shopspring decimals, and dates are go-autorest's
-// date.Time.
+// date.Time (the Billing API's invoice and period dates are date.Date,
+// YYYY-MM-DD only).
 //
 // It is a module of its own: the track-1 module is a 69 MB download
 // (559 MB unpacked), and its import path is a prefix of the track-2

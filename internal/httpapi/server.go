@@ -23,6 +23,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
+	"github.com/reckon-billing/reckon/internal/invoicing"
 	"github.com/reckon-billing/reckon/internal/throttle"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
@@ -34,6 +35,12 @@ type Config struct {
 	// ReadsPerHour and WritesPerHour are each principal's request budgets
 	// per subscription (or at tenant level); 0 means no limit.
 	ReadsPerHour, WritesPerHour int
+	// DownloadLinkLifetime is how long an invoice download link works;
+	// default 1 h.
+	DownloadLinkLifetime time.Duration
+	// InvoicePageSize is the page size of the invoice and billing-period
+	// lists; default 100.
+	InvoicePageSize int
 }
 
 // Deps are the services the handlers call.
@@ -44,6 +51,12 @@ type Deps struct {
 	Usage    *usage.Service
 	Charges  *charges.Service
 	Auth     *auth.Service
+	// Invoicing serves billing periods and invoices; nil leaves the
+	// invoice APIs out.
+	Invoicing *invoicing.Service
+	// DownloadKey signs invoice download links (the store's secret
+	// "invoice-download"); every node sharing a store must use the same key.
+	DownloadKey []byte
 	// TokenKey signs continuation tokens; every node sharing a store must
 	// use the same key.
 	TokenKey []byte
@@ -144,6 +157,7 @@ func (a *API) routesSetup() {
 		a.authenticate(accessAny, http.HandlerFunc(a.listOffers)))
 	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}",
 		a.authenticate(accessSubscription, http.HandlerFunc(a.subscriptionResource)))
+	a.invoiceRoutes() // invoices.go: the Billing APIs, download links, invoice access, period close
 }
 
 func (a *API) operator(pattern string, h http.HandlerFunc) {

@@ -30,6 +30,8 @@ import (
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/httpapi"
+	"github.com/reckon-billing/reckon/internal/invoicepdf"
+	"github.com/reckon-billing/reckon/internal/invoicing"
 	"github.com/reckon-billing/reckon/internal/store"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
@@ -164,6 +166,9 @@ type Options struct {
 	ReadsPerHour, WritesPerHour int
 	// Auth adjusts the identity service's configuration (Issuer is set).
 	Auth auth.Config
+	// Invoicing configures periods and invoices (grace time, late usage,
+	// seller, taxes).
+	Invoicing invoicing.Config
 	// Now is the server's clock; nil means time.Now.
 	Now func() time.Time
 	// SettleMargin defaults to one second.
@@ -176,13 +181,14 @@ type Options struct {
 // Server is a running Reckon server over a real store.
 type Server struct {
 	*httptest.Server
-	DB       *store.DB
-	Accounts *account.Service
-	Catalog  *catalog.Service
-	Usage    *usage.Service
-	Charges  *charges.Service
-	Auth     *auth.Service
-	API      *httpapi.API
+	DB        *store.DB
+	Accounts  *account.Service
+	Catalog   *catalog.Service
+	Usage     *usage.Service
+	Charges   *charges.Service
+	Auth      *auth.Service
+	Invoicing *invoicing.Service
+	API       *httpapi.API
 	// AdminToken is a token of the operator principal, IngestToken one of
 	// the usage writer; both are valid for ten years of the server's clock.
 	AdminToken, IngestToken string
@@ -221,8 +227,17 @@ func Start(t testing.TB, o Options) *Server {
 	ac.Issuer = Issuer
 	s.Auth = auth.NewService(db, now, ac)
 	s.AdminToken, s.IngestToken = setupPrincipals(t, s.Auth)
+	if o.Invoicing.SettleMargin == 0 {
+		o.Invoicing.SettleMargin = o.SettleMargin
+	}
+	s.Invoicing = invoicing.NewService(db, s.Accounts, s.Charges, invoicepdf.New(invoicepdf.Options{}), now, o.Invoicing)
+	downloadKey, err := db.Secret(context.Background(), "invoice-download")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.API = httpapi.New(httpapi.Config{MaxIngestBytes: o.MaxIngestBytes, ReadsPerHour: o.ReadsPerHour, WritesPerHour: o.WritesPerHour},
 		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, Charges: s.Charges, Auth: s.Auth,
+			Invoicing: s.Invoicing, DownloadKey: downloadKey,
 			TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: now})
 	if o.TLS {
 		s.Server = httptest.NewTLSServer(s.API)

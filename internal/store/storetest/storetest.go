@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"CatalogLarge", testCatalogLarge},
 		{"CatalogConcurrent", testCatalogConcurrent},
 		{"Auth", testAuth},
+		{"Invoicing", testInvoicing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
