@@ -155,7 +155,7 @@ func (e *memoEntry) matches(in *RecordInput) bool {
 // instanceData (tags sorted, JSON rewritten, hashed) costs more than the
 // rest of a record's validation. It forgets everything when full.
 type sharedInstances struct {
-	mu sync.Mutex
+	mu sync.RWMutex // reads dominate: every record, from every request
 	m  map[string]memoEntry
 }
 
@@ -167,9 +167,9 @@ func (c *sharedInstances) get(in *RecordInput) (memoEntry, bool) {
 	if c == nil {
 		return memoEntry{}, false
 	}
-	c.mu.Lock()
+	c.mu.RLock()
 	e, ok := c.m[in.ResourceURI]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	return e, ok && e.matches(in)
 }
 
@@ -243,13 +243,12 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo, 
 			return r, reject(CodeInvalidTime, "The reportedTime %s is before the usageStartTime %s.", in.ReportedTime, in.UsageStartTime)
 		}
 	}
-	if e, ok := memo[in.ResourceURI]; ok && e.matches(in) {
+	// The service-wide memo first: a request's records rarely repeat a
+	// resource often enough to pay for a per-request memo too.
+	if e, ok := shared.get(in); ok {
 		r.Instance = e.inst
-	} else if e, ok := shared.get(in); ok {
+	} else if e, ok := memo[in.ResourceURI]; ok && e.matches(in) {
 		r.Instance = e.inst
-		if memo != nil && len(memo) < 100_000 {
-			memo[in.ResourceURI] = e
-		}
 	} else {
 		inst, rej := buildInstance(in)
 		if rej != nil {
@@ -257,11 +256,10 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo, 
 		}
 		r.Instance = inst
 		e := memoEntry{location: in.Location, tags: in.Tags, info: in.AdditionalInfo, inst: inst}
-		if memo != nil && len(memo) < 100_000 {
-			memo[in.ResourceURI] = e
-		}
 		if shared != nil {
 			shared.put(in.ResourceURI, e)
+		} else if memo != nil && len(memo) < 100_000 {
+			memo[in.ResourceURI] = e
 		}
 	}
 	r.Key = RecordKey(r.ID)
