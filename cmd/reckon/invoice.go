@@ -49,10 +49,13 @@ func runClose(ctx context.Context, env environment, args []string) error {
 // stored bytes, checked against the sha256 the invoice carries).
 func runInvoice(ctx context.Context, env environment, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(env.stderr, "usage: reckon invoice list --subscription ID | show NAME --subscription ID | pdf NAME --subscription ID [-o FILE]")
+		fmt.Fprintln(env.stderr, "usage: reckon invoice list --subscription ID | show NAME --subscription ID | pdf NAME --subscription ID [-o FILE] | credit NAME --reason TEXT")
 		return exitError(2)
 	}
 	verb := args[0]
+	if verb == "credit" {
+		return runCreditNote(ctx, env, args[1:])
+	}
 	fs := newFlagSet(env, "invoice "+verb)
 	var cf clientFlags
 	cf.register(fs)
@@ -121,7 +124,34 @@ func runInvoice(ctx context.Context, env environment, args []string) error {
 		fmt.Fprintf(env.stdout, "%s: %d bytes, sha256 %s\n", file, len(pdf), hex.EncodeToString(sum[:]))
 		return nil
 	}
-	return fmt.Errorf("unknown invoice command %q (list, show, pdf)", verb)
+	return fmt.Errorf("unknown invoice command %q (list, show, pdf, credit)", verb)
+}
+
+// runCreditNote is "reckon invoice credit NAME --reason R": a credit note
+// reversing an issued invoice (POST /admin/v1/invoices/{name}/creditNotes).
+func runCreditNote(ctx context.Context, env environment, args []string) error {
+	fs := newFlagSet(env, "invoice credit")
+	var cf clientFlags
+	cf.register(fs)
+	reason := fs.String("reason", "", "why the invoice is corrected (printed on the credit note)")
+	dataDir := fs.String("data-dir", "./reckon-data", "data directory whose operator-credentials to use")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *reason == "" {
+		fmt.Fprintln(env.stderr, "usage: reckon invoice credit NAME --reason TEXT")
+		return exitError(2)
+	}
+	c, err := cf.client(env, *dataDir)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]string{"reason": *reason})
+	var out any
+	if _, err := c.do(ctx, "POST", "/admin/v1/invoices/"+url.PathEscape(fs.Arg(0))+"/creditNotes", "application/json", body, &out); err != nil {
+		return err
+	}
+	return printJSON(env, out)
 }
 
 // remarshal converts a decoded JSON value into another shape.

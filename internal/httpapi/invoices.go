@@ -103,6 +103,35 @@ func (a *API) invoiceRoutes() {
 	a.mux.Handle("PUT /admin/v1/subscriptions/{subscriptionId}/invoiceAccess", a.authenticate(accessAny, a.serve(a.putInvoiceAccess)))
 	a.mux.Handle("GET /admin/v1/subscriptions/{subscriptionId}/invoiceAccess", a.authenticate(accessAny, a.serve(a.getInvoiceAccess)))
 	a.operator("POST /admin/v1/subscriptions/{subscriptionId}/billingPeriods/{billingPeriodName}/close", a.serve(a.closePeriod))
+	a.operator("POST /admin/v1/invoices/{invoiceName}/creditNotes", a.serve(a.issueCreditNote))
+}
+
+// creditNoteInput is the body of POST /admin/v1/invoices/{name}/creditNotes:
+// a reason, and the lines to credit (positive amounts); no lines credits
+// the whole invoice.
+type creditNoteInput struct {
+	Reason string           `json:"reason"`
+	Lines  []invoicing.Line `json:"lines,omitempty"`
+}
+
+// issueCreditNote issues a credit note correcting an issued invoice (which
+// itself never changes) and answers it, 201.
+func (a *API) issueCreditNote(w http.ResponseWriter, r *http.Request) error {
+	var in creditNoteInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	actor := identityOf(r).PrincipalID
+	cn, err := a.deps.Invoicing.IssueCreditNote(r.Context(), actor, r.PathValue("invoiceName"), in.Reason, in.Lines)
+	if err != nil {
+		return err
+	}
+	if err := a.deps.Auth.Record(r.Context(), auth.Event{Actor: actor, Action: "creditNote.issue", Target: cn.Name,
+		Detail: "corrects " + cn.Corrects, Remote: r.RemoteAddr, Success: true}); err != nil {
+		a.log.WarnContext(r.Context(), "audit of a credit note failed", "err", err, "creditNote", cn.Name)
+	}
+	writeJSON(w, http.StatusCreated, cn)
+	return nil
 }
 
 // serve adapts a handler that returns an error.
