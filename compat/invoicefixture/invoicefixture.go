@@ -80,9 +80,22 @@ func do(t testing.TB, srv *reckontest.Server, method, path, body string) []byte 
 	return data
 }
 
+// Options adjust StartWith.
+type Options struct {
+	// Wrap, if not nil, wraps the server's handler (for instance to record
+	// the requests a client makes).
+	Wrap func(http.Handler) http.Handler
+}
+
 // Start builds the world on backend b. Invoices are rendered by the real
 // renderer (package invoicepdf); the server pages lists by PageSize.
 func Start(t testing.TB, b reckontest.Backend) *World {
+	t.Helper()
+	return StartWith(t, b, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, b reckontest.Backend, o Options) *World {
 	t.Helper()
 	clock := reckontest.NewClock(Now)
 	base := reckontest.Start(t, reckontest.Options{Backend: b, Now: clock.Now})
@@ -101,7 +114,11 @@ func Start(t testing.TB, b reckontest.Backend) *World {
 		Registry: prometheus.NewRegistry(), Ready: base.DB.Ping, Now: clock.Now, Invoicing: svc, DownloadKey: downloadKey})
 	srv := *base
 	srv.API = api
-	srv.Server = httptest.NewTLSServer(api)
+	var h http.Handler = api
+	if o.Wrap != nil {
+		h = o.Wrap(api)
+	}
+	srv.Server = httptest.NewTLSServer(h)
 	t.Cleanup(srv.Server.Close)
 	w := &World{Server: &srv, Clock: clock, Invoicing: svc}
 

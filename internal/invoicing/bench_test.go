@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reckon-billing/reckon/internal/invoicepdf"
 	"github.com/reckon-billing/reckon/internal/invoicing"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
@@ -33,6 +34,8 @@ func envInt(name string, def int) int {
 //
 //	go test ./internal/invoicing -run '^$' -bench CloseDue -benchtime 1x
 //
+// RECKON_BENCH_REAL_PDF=1 renders the real PDFs instead of the fake.
+//
 // Sizes: RECKON_BENCH_SUBSCRIPTIONS (default 100) and
 // RECKON_BENCH_RECORDS_PER_SUBSCRIPTION (default 10,000); the store is
 // SQLite unless RECKON_BENCH_BACKEND=postgres (with
@@ -49,6 +52,10 @@ func BenchmarkCloseDue(b *testing.B) {
 	}
 	jan, feb := date("2024-01-01"), date("2024-02-01")
 	f := newFixture(b, be, jan, invoicing.Config{})
+	if os.Getenv("RECKON_BENCH_REAL_PDF") == "1" {
+		// The real renderer, so that the figure includes the PDFs.
+		f.svc = f.serviceWith(invoicepdf.New(invoicepdf.Options{}), invoicing.Config{})
+	}
 	f.importCatalog("")
 	ids := make([]string, subs)
 	for i := range subs {
