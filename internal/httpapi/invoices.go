@@ -314,17 +314,7 @@ func (a *API) legacyInvoices(w http.ResponseWriter, r *http.Request) error {
 		}
 		expand = true
 	}
-	filterText, _ := q.get("$filter")
-	filter, err := parseDateFilter(filterText, "$filter", invoiceFilterFields)
-	if err != nil {
-		return err
-	}
-	top, err := parseTop(q, "$top", maxLegacyTop)
-	if err != nil {
-		return err
-	}
-	digest := listDigest("legacy-invoices", s.SubscriptionID, filterText, strconv.Itoa(top))
-	cur, err := a.skipToken(q, digest)
+	filter, top, digest, cur, err := a.legacyListQuery(q, "legacy-invoices", s.SubscriptionID, invoiceFilterFields)
 	if err != nil {
 		return err
 	}
@@ -452,23 +442,29 @@ func periodCursor(p *invoicing.Period) listCursor {
 	return listCursor{T1: p.End.Unix(), T2: p.Start.Unix(), Name: p.Name}
 }
 
+// legacyListQuery reads the $filter, $top and $skiptoken of a legacy list
+// (kind names it in the skip token's digest, which binds a token to its
+// query).
+func (a *API) legacyListQuery(q armQuery, kind, sub string, fields []string) (filter dateFilter, top int, digest [8]byte, cur *listCursor, err error) {
+	filterText, _ := q.get("$filter")
+	if filter, err = parseDateFilter(filterText, "$filter", fields); err != nil {
+		return
+	}
+	if top, err = parseTop(q, "$top", maxLegacyTop); err != nil {
+		return
+	}
+	digest = listDigest(kind, sub, filterText, strconv.Itoa(top))
+	cur, err = a.skipToken(q, digest)
+	return
+}
+
 // legacyPeriods is BillingPeriods_List.
 func (a *API) legacyPeriods(w http.ResponseWriter, r *http.Request) error {
 	q, _, s, err := a.legacySubscription(r, legacyPeriodVersions)
 	if err != nil {
 		return err
 	}
-	filterText, _ := q.get("$filter")
-	filter, err := parseDateFilter(filterText, "$filter", periodFilterFields)
-	if err != nil {
-		return err
-	}
-	top, err := parseTop(q, "$top", maxLegacyTop)
-	if err != nil {
-		return err
-	}
-	digest := listDigest("legacy-periods", s.SubscriptionID, filterText, strconv.Itoa(top))
-	cur, err := a.skipToken(q, digest)
+	filter, top, digest, cur, err := a.legacyListQuery(q, "legacy-periods", s.SubscriptionID, periodFilterFields)
 	if err != nil {
 		return err
 	}
