@@ -89,25 +89,7 @@ func (s *Service) Estimate(ctx context.Context, subscriptionID string, start, en
 	if err != nil {
 		return Statement{}, err
 	}
-	for id, versions := range prices.Rates {
-		m := rating.Meter{ID: id, Rates: make([]rating.RateVersion, len(versions))}
-		for i, v := range versions {
-			rv := rating.RateVersion{Effective: v.EffectiveDate, IncludedQuantity: v.IncludedQuantity, Tiers: make([]rating.Tier, len(v.Tiers))}
-			for j, t := range v.Tiers {
-				rv.Tiers[j] = rating.Tier{Min: t.Min, Price: t.Price}
-			}
-			m.Rates[i] = rv
-		}
-		in.Meters = append(in.Meters, m)
-	}
-	for _, t := range prices.Terms {
-		rt := rating.Term{Kind: rating.TermKind(t.Name), Effective: t.EffectiveDate, Credit: t.Credit,
-			ExcludedMeterIDs: t.ExcludedMeterIDs, Amount: t.RecurringCharge}
-		for _, d := range t.TieredDiscount {
-			rt.TieredDiscount = append(rt.TieredDiscount, rating.DiscountTier{Min: d.Min, Percent: d.Percent})
-		}
-		in.Terms = append(in.Terms, rt)
-	}
+	in.Meters, in.Terms = ratingPrices(prices)
 	ch, err := rating.Rate(in)
 	if err != nil {
 		return Statement{}, err
@@ -134,6 +116,32 @@ func (s *Service) Estimate(ctx context.Context, subscriptionID string, start, en
 		st.Lines[i].MeterRegion, st.Lines[i].Unit = m.MeterRegion, m.Unit
 	}
 	return st, nil
+}
+
+// ratingPrices turns a catalog price list into the rating engine's input.
+func ratingPrices(prices catalog.PriceList) ([]rating.Meter, []rating.Term) {
+	var meters []rating.Meter
+	for id, versions := range prices.Rates {
+		m := rating.Meter{ID: id, Rates: make([]rating.RateVersion, len(versions))}
+		for i, v := range versions {
+			rv := rating.RateVersion{Effective: v.EffectiveDate, IncludedQuantity: v.IncludedQuantity, Tiers: make([]rating.Tier, len(v.Tiers))}
+			for j, t := range v.Tiers {
+				rv.Tiers[j] = rating.Tier{Min: t.Min, Price: t.Price}
+			}
+			m.Rates[i] = rv
+		}
+		meters = append(meters, m)
+	}
+	var terms []rating.Term
+	for _, t := range prices.Terms {
+		rt := rating.Term{Kind: rating.TermKind(t.Name), Effective: t.EffectiveDate, Credit: t.Credit,
+			ExcludedMeterIDs: t.ExcludedMeterIDs, Amount: t.RecurringCharge}
+		for _, d := range t.TieredDiscount {
+			rt.TieredDiscount = append(rt.TieredDiscount, rating.DiscountTier{Min: d.Min, Percent: d.Percent})
+		}
+		terms = append(terms, rt)
+	}
+	return meters, terms
 }
 
 // CurrentPeriod returns the billing period of subscriptionID that contains

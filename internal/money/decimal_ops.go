@@ -47,3 +47,15 @@ func (d Decimal) MulExact(e Decimal) (Decimal, bool) {
 // StringFixed renders d with at least places fractional digits, padding with
 // zeros ("5" with 2 places is "5.00"); it never drops digits.
 func (d Decimal) StringFixed(places uint8) string { return d.d.StringFixed(places) }
+
+// QuoRound returns d ÷ e rounded half away from zero to places fractional
+// digits (at most 19), for derived figures such as an effective unit price
+// that need not be a finite decimal; e must not be zero.
+func (d Decimal) QuoRound(e Decimal, places uint8) Decimal {
+	q, err := d.d.Div(e.d)
+	if err != nil {
+		return Zero
+	}
+	return Decimal{q.RoundHAZ(places)}
+}
+

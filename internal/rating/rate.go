@@ -254,6 +254,20 @@ func (m *meterState) price(cur money.Currency, lines []Line) ([]Line, error) {
 	return lines, nil
 }
 
+// PositionCost returns what Rate charges, exactly and before rounding, for
+// a meter's cumulative positions [a, b) in the period under rate version r
+// (the included quantity first, then the tiers), and the billable part of
+// b − a. Because a line prices a contiguous range of positions, the costs
+// of the slices that make the range up add up exactly to the line's exact
+// amount: exports allocate a line to the usage behind it this way.
+func PositionCost(r *RateVersion, a, b money.Decimal, cur money.Currency) (exact, billable money.Decimal, err error) {
+	line, err := priceSegment("", r, a, b, cur)
+	if err != nil {
+		return money.Zero, money.Zero, err
+	}
+	return line.Exact, line.Quantity.Sub(line.IncludedQuantityUsed), nil
+}
+
 // priceSegment prices the cumulative positions [a, b) of a meter under rate r.
 func priceSegment(meterID string, r *RateVersion, a, b money.Decimal, cur money.Currency) (Line, error) {
 	inc := r.IncludedQuantity

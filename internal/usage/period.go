@@ -14,9 +14,12 @@ import (
 // MeterHour is a subscription's usage of one meter in one UTC hour: the
 // input of rating.
 type MeterHour struct {
-	MeterID  string
-	Hour     time.Time
-	Quantity money.Quantity
+	MeterID string
+	// InstanceData is the resource's instanceData (UsageDetailByHour
+	// only; "" when the usage named no resource).
+	InstanceData string
+	Hour         time.Time
+	Quantity     money.Quantity
 }
 
 // UsageByHour returns a subscription's usage whose usage time falls in
@@ -24,6 +27,16 @@ type MeterHour struct {
 // before reportedBefore (a period's close, or now for an estimate). Rows
 // are ordered by hour, then meter id. start and end must be whole hours.
 func (s *Service) UsageByHour(ctx context.Context, subscriptionID string, start, end, reportedBefore time.Time) ([]MeterHour, error) {
+	return s.usageByHour(ctx, subscriptionID, start, end, reportedBefore, false)
+}
+
+// UsageDetailByHour is UsageByHour by meter, resource (instance) and hour;
+// rows are ordered by hour, meter id, then instanceData.
+func (s *Service) UsageDetailByHour(ctx context.Context, subscriptionID string, start, end, reportedBefore time.Time) ([]MeterHour, error) {
+	return s.usageByHour(ctx, subscriptionID, start, end, reportedBefore, true)
+}
+
+func (s *Service) usageByHour(ctx context.Context, subscriptionID string, start, end, reportedBefore time.Time, detail bool) ([]MeterHour, error) {
 	if start.Truncate(time.Hour) != start || end.Truncate(time.Hour) != end || !start.Before(end) {
 		return nil, billing.Invalid("InvalidPeriod", "period", "A usage period must start before it ends, on whole hours.")
 	}
@@ -36,7 +49,7 @@ func (s *Service) UsageByHour(ctx context.Context, subscriptionID string, start,
 	if !ok {
 		return nil, billing.NotFound("SubscriptionNotFound", "subscriptionId", "The subscription '%s' could not be found.", subscriptionID)
 	}
-	type key struct{ meter, hour int64 }
+	type key struct{ meter, instance, hour int64 }
 	sums := make(map[key]*money.QuantitySum)
 	from, to := start.Unix(), end.Unix()
 	var parts []Part
@@ -54,7 +67,10 @@ func (s *Service) UsageByHour(ctx context.Context, subscriptionID string, start,
 				if p.Hour < from || p.Hour >= to {
 					continue
 				}
-				k := key{r.MeterKey, p.Hour}
+				k := key{r.MeterKey, 0, p.Hour}
+				if detail {
+					k.instance = r.InstanceKey
+				}
 				sum := sums[k]
 				if sum == nil {
 					sum = new(money.QuantitySum)
@@ -80,6 +96,20 @@ func (s *Service) UsageByHour(ctx context.Context, subscriptionID string, start,
 	if err != nil {
 		return nil, err
 	}
+	var insts map[int64]string
+	if detail {
+		var keys []int64
+		seenI := map[int64]bool{}
+		for k := range sums {
+			if k.instance != 0 && !seenI[k.instance] {
+				seenI[k.instance] = true
+				keys = append(keys, k.instance)
+			}
+		}
+		if insts, err = s.instanceData(ctx, keys); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]MeterHour, 0, len(sums))
 	for k, sum := range sums {
 		q, ok := sum.Quantity()
@@ -87,13 +117,16 @@ func (s *Service) UsageByHour(ctx context.Context, subscriptionID string, start,
 			return nil, billing.Conflict("QuantityTooLarge", "meterId", "The usage of meter %s in the hour %s is larger than Reckon can rate (%s units).",
 				meters[k.meter].MeterID, time.Unix(k.hour, 0).UTC().Format(time.RFC3339), sum.String())
 		}
-		out = append(out, MeterHour{MeterID: meters[k.meter].MeterID, Hour: time.Unix(k.hour, 0).UTC(), Quantity: q})
+		out = append(out, MeterHour{MeterID: meters[k.meter].MeterID, InstanceData: insts[k.instance], Hour: time.Unix(k.hour, 0).UTC(), Quantity: q})
 	}
 	slices.SortFunc(out, func(a, b MeterHour) int {
 		if c := a.Hour.Compare(b.Hour); c != 0 {
 			return c
 		}
-		return strings.Compare(a.MeterID, b.MeterID)
+		if c := strings.Compare(a.MeterID, b.MeterID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.InstanceData, b.InstanceData)
 	})
 	return out, nil
 }
