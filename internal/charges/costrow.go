@@ -3,6 +3,7 @@ package charges
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/rating"
+	"github.com/reckon-billing/reckon/internal/usage"
 
 	"github.com/reckon-billing/reckon/internal/money"
 )
@@ -126,7 +128,10 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 		}
 		return v
 	}
-	in := rating.Input{Start: start, End: end, Currency: cur, Meters: meters, Terms: terms}
+	if granularity == Daily {
+		hours = byDayWhereOnePrice(hours, versions, start)
+	}
+	in := rating.Input{Start: start, End: end, Currency: cur, Meters: meters, Terms: terms, Usage: make([]rating.Usage, 0, len(hours))}
 	for _, h := range hours {
 		if versionAt(h.MeterID, h.Hour) != nil {
 			in.Usage = append(in.Usage, rating.Usage{MeterID: h.MeterID, Time: h.Hour, Quantity: h.Quantity})
@@ -200,7 +205,12 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 		priced      bool
 	}
 	byKey := map[rowKey]int{}
-	var out []CostRow
+	type instance struct {
+		uri, group, location string
+		tags                 map[string]string
+	}
+	parsed := map[string]instance{} // a resource's rows share one parse (and one tags map)
+	out := make([]CostRow, 0, len(hours))
 	for i, h := range hours {
 		m, ok := names[h.MeterID]
 		if !ok {
@@ -220,7 +230,12 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 				Kind: string(rating.LineUsage), MeterID: h.MeterID, MeterName: m.MeterName, MeterCategory: m.MeterCategory,
 				MeterSubCategory: m.MeterSubCategory, MeterRegion: m.MeterRegion, Unit: m.Unit,
 				ListUnitPrice: c.listPrice, Priced: c.priced}
-			r.ResourceURI, r.ResourceGroup, r.Location, r.Tags = parseInstance(h.InstanceData)
+			pi, ok := parsed[h.InstanceData]
+			if !ok {
+				pi.uri, pi.group, pi.location, pi.tags = parseInstance(h.InstanceData)
+				parsed[h.InstanceData] = pi
+			}
+			r.ResourceURI, r.ResourceGroup, r.Location, r.Tags = pi.uri, pi.group, pi.location, pi.tags
 			out = append(out, r)
 			j = len(out) - 1
 			byKey[k] = j
@@ -255,6 +270,37 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 			Kind: string(l.Kind), Cost: l.Amount, ListCost: l.Amount, Priced: true})
 	}
 	return out, nil
+}
+
+// byDayWhereOnePrice merges the hours of one day, meter and resource into
+// one row for the meters with a single rate version in force over the
+// whole range: their allocation then follows the days, not the hours
+// (positions still accumulate in time order, and a line's rows still add
+// up to it), at a 24th of the cost. Meters whose price changes keep their
+// hours, so that each hour is priced at the version in force.
+func byDayWhereOnePrice(hours []usage.MeterHour, versions map[string][]rating.RateVersion, start time.Time) []usage.MeterHour {
+	type key struct {
+		day         time.Time
+		meter, inst string
+	}
+	at := map[key]int{}
+	out := make([]usage.MeterHour, 0, len(hours)/8)
+	for _, h := range hours {
+		v := versions[h.MeterID]
+		if len(v) != 1 || v[0].Effective.After(start) {
+			out = append(out, h)
+			continue
+		}
+		k := key{h.Hour.Truncate(24 * time.Hour), h.MeterID, h.InstanceData}
+		if i, ok := at[k]; ok && out[i].Quantity <= math.MaxInt64-h.Quantity {
+			out[i].Quantity += h.Quantity
+			continue
+		}
+		at[k] = len(out)
+		h.Hour = k.day
+		out = append(out, h)
+	}
+	return out
 }
 
 // unitPriceDecimals is how many fractional digits an effective unit price
