@@ -157,6 +157,16 @@ func (a *API) routesSetup() {
 		a.authenticate(accessAny, http.HandlerFunc(a.listOffers)))
 	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}",
 		a.authenticate(accessSubscription, http.HandlerFunc(a.subscriptionResource)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce/costReport",
+		a.authenticate(accessSubscription, a.serve(a.costReport))) // costreport.go
+	a.arm.handle(http.MethodGet, "/providers/Microsoft.Billing/billingAccounts/{billingAccountName}/providers/Microsoft.Commerce/costReport",
+		a.authenticate(accessAny, a.serve(a.costReport)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Consumption/usageDetails",
+		a.authenticate(accessSubscription, a.serve(a.usageDetails))) // consumption.go
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Billing/billingPeriods/{billingPeriodName}/providers/Microsoft.Consumption/usageDetails",
+		a.authenticate(accessSubscription, a.serve(a.usageDetails)))
+	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce.Admin/subscriberUsageAggregates",
+		a.authenticate(accessOperator, a.serve(a.subscriberUsageAggregates))) // providerusage.go
 	a.invoiceRoutes() // invoices.go: the Billing APIs, download links, invoice access, period close
 }
 

@@ -58,4 +58,3 @@ func (d Decimal) QuoRound(e Decimal, places uint8) Decimal {
 	}
 	return Decimal{q.RoundHAZ(places)}
 }
-
