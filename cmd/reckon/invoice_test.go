@@ -27,7 +27,8 @@ func TestInvoiceEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	getenv, _ := operatorEnv(t)
 	client := &http.Client{Timeout: 30 * time.Second}
-	srv := serveInProcess(t, getenv, client, "http", "--data-dir", t.TempDir())
+	dataDir := t.TempDir()
+	srv := serveInProcess(t, getenv, client, "http", "--data-dir", dataDir)
 	sub := "7c0d9d3e-5b4a-4f7e-9a53-1f6a2b8c4d03"
 	meter := "1d7518e5-bc2f-4a93-9057-1b3047856646"
 	mustCLI(t, ctx, getenv, "subscription", "put", "--server", srv.base, "--json", `{"displayName":"Invoiced","billingAccount":"acme"}`, sub)
@@ -69,6 +70,20 @@ func TestInvoiceEndToEnd(t *testing.T) {
 		t.Fatalf("the downloaded PDF's sha256 %x is not the invoice's %s", sum, inv.PDFSHA256)
 	}
 	checkPDFTotals(t, pdfPath, "675")
+
+	// Exports of the closed month total its invoice, in every format.
+	for _, f := range []string{"csv", "csv.gz", "parquet"} {
+		out := mustCLI(t, ctx, getenv, "export", "focus", "--data-dir", dataDir, "--out", filepath.Join(t.TempDir(), "focus"),
+			"--from", "2024-05-01", "--to", "2024-06-01", "--format", f)
+		if !strings.Contains(out, "675 USD") {
+			t.Errorf("FOCUS export (%s) printed:\n%s", f, out)
+		}
+	}
+	out = mustCLI(t, ctx, getenv, "export", "details", "--data-dir", dataDir, "--out", filepath.Join(t.TempDir(), "details"),
+		"--from", "2024-05-01", "--to", "2024-06-01", "--subscription", sub)
+	if !strings.Contains(out, "675 USD (3 rows)") { // two days of usage and the recurring charge
+		t.Errorf("cost details export printed:\n%s", out)
+	}
 
 	var cn struct{ Name, Kind, Corrects, Total string }
 	out = mustCLI(t, ctx, getenv, "invoice", "credit", "ACME-000001", "--server", srv.base, "--reason", "Meter misconfigured")

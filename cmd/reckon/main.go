@@ -50,6 +50,7 @@ Usage:
   reckon audit                      list sign-ins and changes of principals, roles and access
   reckon close --subscription ID --period NAME [--force]   close a billing period and issue its invoice
   reckon invoice list|show|pdf      a subscription's invoices, and an invoice's PDF
+  reckon export focus|details --out DIR --from D --to D   FOCUS 1.2 or cost-details files (CSV, Parquet)
   reckon bench [flags]              measure ingestion and UsageAggregates (see BENCHMARKS.md)
   reckon version                    print the version
 
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runAudit(ctx, env, rest)
 	case "close":
 		return runClose(ctx, env, rest)
+	case "export":
+		return runExport(ctx, env, rest)
 	case "invoice", "invoices":
 		return runInvoice(ctx, env, rest)
 	case "bench":

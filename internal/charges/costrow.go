@@ -32,8 +32,10 @@ type CostRow struct {
 	SubscriptionID string
 	BillingAccount string
 	Currency       string
-	// BillingPeriodStart/End are the billing period the row belongs to.
+	// BillingPeriodStart/End are the billing period the row belongs to;
+	// BillingPeriodName its name (filled by invoicing.Service.CostRows).
 	BillingPeriodStart, BillingPeriodEnd time.Time
+	BillingPeriodName                    string
 	// ChargePeriodStart/End are the day or hour of the usage.
 	ChargePeriodStart, ChargePeriodEnd time.Time
 	// Kind is the rating line kind: "Usage", "Recurring Charge",
@@ -58,7 +60,8 @@ type CostRow struct {
 	// rounding so that rows add up to the invoice).
 	ListCost, Cost money.Decimal
 	// InvoiceName is the invoice that billed the row ("" when its period
-	// is open); OriginalPeriod names the period of carried late usage.
+	// is open; filled by invoicing.Service.CostRows, charges does not know
+	// invoices); OriginalPeriod names the period of carried late usage.
 	InvoiceName    string
 	OriginalPeriod string
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/reckon-billing/reckon/internal/account"
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/charges"
-	"github.com/reckon-billing/reckon/internal/invoicing"
 	"github.com/reckon-billing/reckon/internal/money"
 )
 
@@ -244,62 +243,19 @@ func parseReportDate(name, v string) (time.Time, error) {
 // comment at the top of this file), and the name of each row's billing
 // period.
 func (a *API) periodCostRows(ctx context.Context, sub string, from, to time.Time) ([]charges.CostRow, []string, error) {
-	now := a.now()
 	if a.deps.Invoicing == nil {
-		rows, err := a.deps.Charges.CostRows(ctx, sub, from, to, charges.Daily, now)
+		rows, err := a.deps.Charges.CostRows(ctx, sub, from, to, charges.Daily, a.now())
 		return rows, make([]string, len(rows)), err
 	}
-	periods, err := a.deps.Invoicing.Periods(ctx, sub)
+	rows, err := a.deps.Invoicing.CostRows(ctx, sub, from, to, charges.Daily)
 	if err != nil {
 		return nil, nil, err
 	}
-	slices.SortFunc(periods, func(x, y invoicing.Period) int { return x.Start.Compare(y.Start) })
-	var out []charges.CostRow
-	var names []string
-	for _, p := range periods {
-		if !p.Start.Before(to) || !p.End.After(from) {
-			continue
-		}
-		cut := now
-		if p.ClosedAt != nil {
-			cut = *p.ClosedAt
-		}
-		rows, err := a.deps.Charges.CostRows(ctx, sub, p.Start, p.End, charges.Daily, cut)
-		if err != nil {
-			return nil, nil, err
-		}
-		invoice := ""
-		if p.ClosedAt != nil {
-			if invoice, err = a.periodInvoiceName(ctx, &p); err != nil {
-				return nil, nil, err
-			}
-		}
-		for i := range rows {
-			if rows[i].InvoiceName == "" {
-				rows[i].InvoiceName = invoice // the charges service does not know invoices
-			}
-			if s := rows[i].ChargePeriodStart; !s.Before(from) && s.Before(to) {
-				out = append(out, rows[i])
-				names = append(names, p.Name)
-			}
-		}
+	names := make([]string, len(rows))
+	for i := range rows {
+		names[i] = rows[i].BillingPeriodName
 	}
-	return out, names, nil
-}
-
-// periodInvoiceName is the invoice issued when a closed period closed
-// (not a credit note issued for it later).
-func (a *API) periodInvoiceName(ctx context.Context, p *invoicing.Period) (string, error) {
-	for _, name := range p.InvoiceNames {
-		inv, err := a.deps.Invoicing.Invoice(ctx, name)
-		if err != nil {
-			return "", err
-		}
-		if inv.Kind == invoicing.KindInvoice {
-			return inv.Name, nil
-		}
-	}
-	return "", nil
+	return rows, names, nil
 }
 
 // costReport serves both scopes.
