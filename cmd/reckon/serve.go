@@ -164,10 +164,6 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.invoices.closeInterval > 0 {
-		go invoiceSvc.RunScheduler(ctx, c.invoices.closeInterval)
-	}
-
 	api := httpapi.New(httpapi.Config{
 		MaxIngestBytes: c.maxIngestBytes, ReadsPerHour: c.readsPerHour, WritesPerHour: c.writesPerHour,
 		DownloadLinkLifetime: c.invoices.downloadExpiry,
@@ -207,6 +203,11 @@ func runServe(ctx context.Context, env environment, args []string) error {
 		}
 		log.Info("demo data loaded", "subscriptions", len(demoSummary.Subscriptions), "meters", demoSummary.Meters,
 			"records", demoSummary.Records, "newRecords", demoSummary.Accepted, "took", time.Since(start).Round(time.Millisecond).String())
+	}
+
+	if c.invoices.closeInterval > 0 {
+		// After the demo data: the demo's ended periods close at once.
+		go invoiceSvc.RunScheduler(ctx, c.invoices.closeInterval)
 	}
 
 	ln, err := net.Listen("tcp", c.addr)
