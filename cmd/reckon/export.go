@@ -11,6 +11,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/export"
+	"github.com/reckon-billing/reckon/internal/exportjob"
 	"github.com/reckon-billing/reckon/internal/invoicepdf"
 	"github.com/reckon-billing/reckon/internal/invoicing"
 	"github.com/reckon-billing/reckon/internal/store"
@@ -74,36 +75,25 @@ func runExport(ctx context.Context, env environment, args []string) error {
 		names[s.SubscriptionID] = s.DisplayName
 	}
 	opts := export.Options{Dir: *out, Format: export.Format(*format), MaxFileBytes: *maxMiB << 20}
-	var write func(*charges.CostRow) error
-	var finish func() (*export.Manifest, error)
+	var w exportjob.Writer
 	if kind == "focus" {
-		w, err := export.NewFOCUSWriter(opts, export.FOCUSOptions{ProviderName: *provider, SubAccountName: func(id string) string { return names[id] }})
-		if err != nil {
-			return err
-		}
-		write, finish = w.Write, w.Close
+		w, err = export.NewFOCUSWriter(opts, export.FOCUSOptions{ProviderName: *provider, SubAccountName: func(id string) string { return names[id] }})
 	} else {
-		w, err := export.NewCostDetailsWriter(opts)
-		if err != nil {
-			return err
-		}
-		write, finish = w.Write, w.Close
+		w, err = export.NewCostDetailsWriter(opts)
 	}
+	if err != nil {
+		return err
+	}
+	var ids []string
 	for _, s := range subs {
-		if *sub != "" && s.SubscriptionID != *sub || *acct != "" && s.BillingAccount != *acct {
-			continue
-		}
-		rows, err := invoices.CostRows(ctx, s.SubscriptionID, start, end, granularity)
-		if err != nil {
-			return fmt.Errorf("export: subscription %s: %w", s.SubscriptionID, err)
-		}
-		for i := range rows {
-			if err := write(&rows[i]); err != nil {
-				return err
-			}
+		if (*sub == "" || s.SubscriptionID == *sub) && (*acct == "" || s.BillingAccount == *acct) {
+			ids = append(ids, s.SubscriptionID)
 		}
 	}
-	m, err := finish()
+	if err := exportjob.Run(ctx, invoices, ids, start, end, granularity, w, nil); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	m, err := w.Close()
 	if err != nil {
 		return err
 	}

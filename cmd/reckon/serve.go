@@ -20,6 +20,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
 	"github.com/reckon-billing/reckon/internal/demo"
+	"github.com/reckon-billing/reckon/internal/exportjob"
 	"github.com/reckon-billing/reckon/internal/httpapi"
 	"github.com/reckon-billing/reckon/internal/invoicepdf"
 	"github.com/reckon-billing/reckon/internal/invoicing"
@@ -160,6 +161,8 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	}
 	invCfg.SettleMargin, invCfg.Log = c.settleMargin, log
 	invoiceSvc := invoicing.NewService(db, accounts, chargesSvc, invoicepdf.New(invoicepdf.Options{}), clock, invCfg)
+	exports := exportjob.NewRunner(filepath.Join(c.dataDir, "exports"), accounts, invoiceSvc, invCfg.Seller.Name, clock)
+	defer exports.Wait()
 	downloadKey, err := db.Secret(ctx, "invoice-download")
 	if err != nil {
 		return err
@@ -169,7 +172,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 		DownloadLinkLifetime: c.invoices.downloadExpiry,
 	}, httpapi.Deps{
 		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, Auth: authSvc,
-		Invoicing: invoiceSvc, DownloadKey: downloadKey, TokenKey: tokenKey,
+		Invoicing: invoiceSvc, Exports: exports, DownloadKey: downloadKey, TokenKey: tokenKey,
 		Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: clock,
 	})
 

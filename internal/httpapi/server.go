@@ -23,6 +23,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/billing"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
+	"github.com/reckon-billing/reckon/internal/exportjob"
 	"github.com/reckon-billing/reckon/internal/invoicing"
 	"github.com/reckon-billing/reckon/internal/throttle"
 	"github.com/reckon-billing/reckon/internal/usage"
@@ -54,6 +55,8 @@ type Deps struct {
 	// Invoicing serves billing periods and invoices; nil leaves the
 	// invoice APIs out.
 	Invoicing *invoicing.Service
+	// Exports runs export jobs; nil leaves the exports API out.
+	Exports *exportjob.Runner
 	// DownloadKey signs invoice download links (the store's secret
 	// "invoice-download"); every node sharing a store must use the same key.
 	DownloadKey []byte
@@ -168,6 +171,7 @@ func (a *API) routesSetup() {
 	a.arm.handle(http.MethodGet, "/subscriptions/{subscriptionId}/providers/Microsoft.Commerce.Admin/subscriberUsageAggregates",
 		a.authenticate(accessOperator, a.serve(a.subscriberUsageAggregates))) // providerusage.go
 	a.invoiceRoutes() // invoices.go: the Billing APIs, download links, invoice access, period close
+	a.exportRoutes()  // exports.go
 }
 
 func (a *API) operator(pattern string, h http.HandlerFunc) {

@@ -29,6 +29,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/auth"
 	"github.com/reckon-billing/reckon/internal/catalog"
 	"github.com/reckon-billing/reckon/internal/charges"
+	"github.com/reckon-billing/reckon/internal/exportjob"
 	"github.com/reckon-billing/reckon/internal/httpapi"
 	"github.com/reckon-billing/reckon/internal/invoicepdf"
 	"github.com/reckon-billing/reckon/internal/invoicing"
@@ -188,6 +189,7 @@ type Server struct {
 	Charges   *charges.Service
 	Auth      *auth.Service
 	Invoicing *invoicing.Service
+	Exports   *exportjob.Runner
 	API       *httpapi.API
 	// AdminToken is a token of the operator principal, IngestToken one of
 	// the usage writer; both are valid for ten years of the server's clock.
@@ -231,13 +233,15 @@ func Start(t testing.TB, o Options) *Server {
 		o.Invoicing.SettleMargin = o.SettleMargin
 	}
 	s.Invoicing = invoicing.NewService(db, s.Accounts, s.Charges, invoicepdf.New(invoicepdf.Options{}), now, o.Invoicing)
+	s.Exports = exportjob.NewRunner(t.TempDir(), s.Accounts, s.Invoicing, "Test operator", now)
+	t.Cleanup(s.Exports.Wait)
 	downloadKey, err := db.Secret(context.Background(), "invoice-download")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.API = httpapi.New(httpapi.Config{MaxIngestBytes: o.MaxIngestBytes, ReadsPerHour: o.ReadsPerHour, WritesPerHour: o.WritesPerHour},
 		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, Charges: s.Charges, Auth: s.Auth,
-			Invoicing: s.Invoicing, DownloadKey: downloadKey,
+			Invoicing: s.Invoicing, Exports: s.Exports, DownloadKey: downloadKey,
 			TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: now})
 	if o.TLS {
 		s.Server = httptest.NewTLSServer(s.API)
