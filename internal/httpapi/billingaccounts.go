@@ -467,7 +467,7 @@ func (a *API) billingSubscription(r *http.Request) (account.Subscription, error)
 	v := a.viewer(r)
 	sub, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return account.Subscription{}, invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return account.Subscription{}, badSubscriptionID(r)
 	}
 	s, err := a.deps.Accounts.Get(r.Context(), sub)
 	if err != nil {

@@ -29,7 +29,7 @@ func (a *API) charges(w http.ResponseWriter, r *http.Request) {
 	}
 	id, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		writeError(w, r, a.log, invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId"))))
+		writeError(w, r, a.log, badSubscriptionID(r))
 		return
 	}
 	startRaw, hasStart := q.get("periodStart")

@@ -283,7 +283,7 @@ func (a *API) costReport(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		sub, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 		if !ok {
-			return invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+			return badSubscriptionID(r)
 		}
 		s, err := a.deps.Accounts.Get(r.Context(), sub)
 		if err != nil {

@@ -201,7 +201,7 @@ func (a *API) legacySubscription(r *http.Request, versions []string) (armQuery, 
 	}
 	id, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return q, "", account.Subscription{}, invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return q, "", account.Subscription{}, badSubscriptionID(r)
 	}
 	s, err := a.deps.Accounts.Get(r.Context(), id)
 	if err != nil {
@@ -570,7 +570,7 @@ func (a *API) invoiceAccessSubscription(r *http.Request) (account.Subscription, 
 	id := identityOf(r)
 	sub, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return account.Subscription{}, invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return account.Subscription{}, badSubscriptionID(r)
 	}
 	s, err := a.deps.Accounts.Get(r.Context(), sub)
 	if err != nil {
@@ -636,7 +636,7 @@ func (a *API) getInvoiceAccess(w http.ResponseWriter, r *http.Request) error {
 func (a *API) closePeriod(w http.ResponseWriter, r *http.Request) error {
 	sub, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return badSubscriptionID(r)
 	}
 	q, err := parseARMQuery(r.URL.RawQuery)
 	if err != nil {

@@ -142,7 +142,7 @@ func (a *API) subscriberUsageAggregates(w http.ResponseWriter, r *http.Request) 
 	}
 	provider, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return badSubscriptionID(r)
 	}
 	pq := providerQuery{provider: provider, base: usage.Query{Granularity: usage.Daily, ShowDetails: true}}
 	start, _ := q.get("reportedStartTime")

@@ -96,7 +96,7 @@ func (a *API) renderRateCard(r *http.Request) (*rateCardBody, error) {
 	}
 	id, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return nil, invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return nil, badSubscriptionID(r)
 	}
 	sub, err := a.deps.Accounts.Get(r.Context(), id)
 	if err != nil {

@@ -70,7 +70,13 @@ func (a *API) subscriptionOf(r *http.Request, versions []string) (account.Subscr
 	}
 	id, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return account.Subscription{}, invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return account.Subscription{}, badSubscriptionID(r)
 	}
 	return a.deps.Accounts.Get(r.Context(), id)
+}
+
+// badSubscriptionID is ARM's 400 for a subscription id in the path that is
+// not a GUID.
+func badSubscriptionID(r *http.Request) error {
+	return invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
 }

@@ -129,7 +129,7 @@ func (a *API) serveUsageAggregates(w http.ResponseWriter, r *http.Request) error
 	}
 	sub, ok := billing.ParseGUID(r.PathValue("subscriptionId"))
 	if !ok {
-		return invalid("InvalidSubscriptionId", "subscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", clip(r.PathValue("subscriptionId")))
+		return badSubscriptionID(r)
 	}
 	uq := usage.Query{SubscriptionID: sub, Granularity: usage.Daily, ShowDetails: true}
 	start, _ := q.get("reportedStartTime")

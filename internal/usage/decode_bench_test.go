@@ -34,7 +34,7 @@ func BenchmarkDecodeValidate(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		batch := &Batch{now: now, memo: make(instanceMemo), shared: shared}
+		batch := &Batch{now: now, shared: shared}
 		if err := DecodeRecords(bytes.NewReader(body), func(i int, in *RecordInput, rej *Rejection) error { batch.Add(i, in, rej); return nil }); err != nil {
 			b.Fatal(err)
 		}

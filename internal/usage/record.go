@@ -130,16 +130,12 @@ func RecordKey(id string) [16]byte {
 // returns the record, or the reason it is rejected. now is the server's
 // clock; operator reports whether the caller may set reportedTime.
 func Validate(in *RecordInput, now time.Time, operator bool) (Record, *Rejection) {
-	return validate(in, now, operator, nil, nil)
+	return validate(in, now, operator, nil)
 }
 
-// instanceMemo remembers the instances built for a request: the records of
-// one resource repeat its resourceUri, location, tags and additionalInfo. It
-// is keyed by resourceUri (no allocation per record) and holds the last
-// instance built for it, checked field by field. Behind it, a service-wide
-// sharedInstances does the same across requests.
-type instanceMemo map[string]memoEntry
-
+// memoEntry is an instance built from a record, with the fields it was
+// built from: the records of one resource repeat its resourceUri,
+// location, tags and additionalInfo.
 type memoEntry struct {
 	location   string
 	tags, info []byte
@@ -182,7 +178,7 @@ func (c *sharedInstances) put(uri string, e memoEntry) {
 	c.mu.Unlock()
 }
 
-func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo, shared *sharedInstances) (Record, *Rejection) {
+func validate(in *RecordInput, now time.Time, operator bool, shared *sharedInstances) (Record, *Rejection) {
 	var r Record
 	if in.ID == "" {
 		return r, reject(CodeMissingProperty, "The property 'id' is required.")
@@ -243,11 +239,9 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo, 
 			return r, reject(CodeInvalidTime, "The reportedTime %s is before the usageStartTime %s.", in.ReportedTime, in.UsageStartTime)
 		}
 	}
-	// The service-wide memo first: a request's records rarely repeat a
-	// resource often enough to pay for a per-request memo too.
+	// A request's records rarely repeat a resource often enough to pay
+	// for a per-request memo: the service-wide one serves them all.
 	if e, ok := shared.get(in); ok {
-		r.Instance = e.inst
-	} else if e, ok := memo[in.ResourceURI]; ok && e.matches(in) {
 		r.Instance = e.inst
 	} else {
 		inst, rej := buildInstance(in)
@@ -258,8 +252,6 @@ func validate(in *RecordInput, now time.Time, operator bool, memo instanceMemo, 
 		e := memoEntry{location: in.Location, tags: in.Tags, info: in.AdditionalInfo, inst: inst}
 		if shared != nil {
 			shared.put(in.ResourceURI, e)
-		} else if memo != nil && len(memo) < 100_000 {
-			memo[in.ResourceURI] = e
 		}
 	}
 	r.Key = RecordKey(r.ID)

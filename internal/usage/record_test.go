@@ -451,8 +451,8 @@ func FuzzParseTime(f *testing.F) {
 	})
 }
 
-// TestInstanceMemos: the per-request and service-wide memos of built
-// instances give exactly what building gives, and a resource whose tags,
+// TestInstanceMemos: the service-wide memo of built instances gives
+// exactly what building gives, and a resource whose tags,
 // location or additionalInfo changed is built again, not served stale.
 func TestInstanceMemos(t *testing.T) {
 	shared := &sharedInstances{}
@@ -463,10 +463,9 @@ func TestInstanceMemos(t *testing.T) {
 		func(in *RecordInput) { in.Location = "westeurope" },
 		func(in *RecordInput) { in.AdditionalInfo = []byte(`{"size":"D4"}`) },
 	}
-	for round := range 2 { // the second round finds every variant in the shared memo
-		memo := make(instanceMemo) // a new request
+	for round := range 2 {
 		for i, change := range variants {
-			for range 2 { // the second time from the request's memo
+			for range 2 { // the second time from the memo
 				in := validInput()
 				in.ResourceURI = "/subscriptions/x/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm1"
 				change(&in)
@@ -474,7 +473,7 @@ func TestInstanceMemos(t *testing.T) {
 				if rej != nil {
 					t.Fatalf("variant %d: %+v", i, rej)
 				}
-				r, rej := validate(&in, testNow, false, memo, shared)
+				r, rej := validate(&in, testNow, false, shared)
 				if rej != nil {
 					t.Fatalf("variant %d: %+v", i, rej)
 				}

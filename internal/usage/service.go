@@ -107,7 +107,6 @@ type Batch struct {
 	indexes  []int // request index of each record
 	rejected []Rejection
 	total    int
-	memo     instanceMemo
 	shared   *sharedInstances
 	mayWrite func(subscriptionID string) bool
 }
@@ -115,7 +114,7 @@ type Batch struct {
 // NewBatch starts a request's batch. operator reports whether the caller may
 // set reportedTime.
 func (s *Service) NewBatch(operator bool) *Batch {
-	return &Batch{operator: operator, now: s.clock(), memo: make(instanceMemo), shared: &s.built}
+	return &Batch{operator: operator, now: s.clock(), shared: &s.built}
 }
 
 // NewBatchFor starts a request's batch for a caller who may send usage only
@@ -143,7 +142,7 @@ func (b *Batch) Add(index int, in *RecordInput, rej *Rejection) {
 	b.total++
 	if rej == nil {
 		var r Record
-		r, rej = validate(in, b.now, b.operator, b.memo, b.shared)
+		r, rej = validate(in, b.now, b.operator, b.shared)
 		if rej == nil && b.mayWrite != nil && !b.mayWrite(r.SubscriptionID) {
 			rej = reject(CodeAuthorizationFailed, "The caller may not send usage for the subscription '%s'.", r.SubscriptionID)
 		}
