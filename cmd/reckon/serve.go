@@ -24,6 +24,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/httpapi"
 	"github.com/reckon-billing/reckon/internal/invoicepdf"
 	"github.com/reckon-billing/reckon/internal/invoicing"
+	"github.com/reckon-billing/reckon/internal/portal"
 	"github.com/reckon-billing/reckon/internal/store"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
@@ -68,6 +69,7 @@ type serveConfig struct {
 	bootstrapID    string
 	bootstrapKey   string
 	invoices       invoiceFlags
+	nats           natsFlags
 }
 
 func runServe(ctx context.Context, env environment, args []string) error {
@@ -95,6 +97,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	fs.IntVar(&c.readsPerHour, "reads-per-hour", 12000, "read requests a principal may make per subscription and hour (0: no limit)")
 	fs.IntVar(&c.writesPerHour, "writes-per-hour", 12000, "write requests a principal may make per subscription and hour (0: no limit)")
 	c.invoices.register(fs)
+	c.nats.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -177,6 +180,10 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	})
 
 	var tlsConfig *tls.Config
+	handler := portal.Mount(api, portal.New(portal.Config{SecureCookies: c.tlsCert != "" || c.tlsSelfSigned}, portal.Deps{
+		Log: log, DB: db, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, Auth: authSvc,
+		Invoicing: invoiceSvc, Now: clock,
+	}))
 	var certFile string
 	switch {
 	case c.tlsCert != "":
@@ -208,6 +215,12 @@ func runServe(ctx context.Context, env environment, args []string) error {
 			"records", demoSummary.Records, "newRecords", demoSummary.Accepted, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 
+	stopNATS, err := c.nats.start(ctx, log, usageSvc)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+
 	if c.invoices.closeInterval > 0 {
 		// After the demo data: the demo's ended periods close at once.
 		go invoiceSvc.RunScheduler(ctx, c.invoices.closeInterval)
@@ -221,7 +234,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,

@@ -33,6 +33,7 @@ import (
 	"github.com/reckon-billing/reckon/internal/httpapi"
 	"github.com/reckon-billing/reckon/internal/invoicepdf"
 	"github.com/reckon-billing/reckon/internal/invoicing"
+	"github.com/reckon-billing/reckon/internal/portal"
 	"github.com/reckon-billing/reckon/internal/store"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
@@ -191,6 +192,7 @@ type Server struct {
 	Invoicing *invoicing.Service
 	Exports   *exportjob.Runner
 	API       *httpapi.API
+	Portal    *portal.Portal
 	// AdminToken is a token of the operator principal, IngestToken one of
 	// the usage writer; both are valid for ten years of the server's clock.
 	AdminToken, IngestToken string
@@ -243,10 +245,13 @@ func Start(t testing.TB, o Options) *Server {
 		httpapi.Deps{Log: log, Accounts: s.Accounts, Catalog: s.Catalog, Usage: s.Usage, Charges: s.Charges, Auth: s.Auth,
 			Invoicing: s.Invoicing, Exports: s.Exports, DownloadKey: downloadKey,
 			TokenKey: key, Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: now})
+	s.Portal = portal.New(portal.Config{SecureCookies: o.TLS}, portal.Deps{Log: log, DB: db, Accounts: s.Accounts,
+		Catalog: s.Catalog, Usage: s.Usage, Charges: s.Charges, Auth: s.Auth, Invoicing: s.Invoicing, Now: now})
+	handler := portal.Mount(s.API, s.Portal)
 	if o.TLS {
-		s.Server = httptest.NewTLSServer(s.API)
+		s.Server = httptest.NewTLSServer(handler)
 	} else {
-		s.Server = httptest.NewServer(s.API)
+		s.Server = httptest.NewServer(handler)
 	}
 	t.Cleanup(func() {
 		s.Server.Close()
