@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -307,23 +308,35 @@ func TestUsageDetails(t *testing.T) {
 			}
 		}
 
-		// Without a date filter: the open period, estimated, with the late
-		// record? No: it is February usage; the open period has March's.
+		// Without a date filter: the open period, estimated: March's usage,
+		// and the late February record, which March's invoice will carry,
+		// dated on its February day (with the rounding its arrival moved
+		// within February's line: a row of quantity 0).
 		cur, _ := readAllDetails(t, srv, srv.AdminToken, detailsPath(subA, "", "api-version=2021-10-01"))
 		var march int
+		lateQty := money.Zero
 		for _, it := range cur {
 			if it["invoiceId"] != nil {
 				t.Errorf("open period row with an invoice: %v", it)
 			}
-			if it["chargeType"] == "Usage" {
+			if it["chargeType"] != "Usage" {
+				continue
+			}
+			switch d, _ := it["date"].(string); {
+			case d == "2024-03-02T00:00:00Z":
 				march++
-				if it["date"] != "2024-03-02T00:00:00Z" {
-					t.Errorf("open period row %v", it)
+			case strings.HasPrefix(d, "2024-02-"):
+				q, err := money.ParseDecimal(fmt.Sprint(it["quantity"]))
+				if err != nil {
+					t.Fatal(err)
 				}
+				lateQty = lateQty.Add(q)
+			default:
+				t.Errorf("open period row %v", it)
 			}
 		}
-		if march != 1 {
-			t.Errorf("open period: %d usage rows, want 1", march)
+		if march != 1 || lateQty.String() != "11" {
+			t.Errorf("open period: %d March usage rows (want 1), late February quantity %s (want 11)", march, lateQty)
 		}
 
 		// Errors.
