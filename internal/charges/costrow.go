@@ -160,7 +160,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 	type hourCost struct {
 		cost, billable, list money.Decimal
 		listPrice            money.Decimal
-		priced               bool
+		version              *rating.RateVersion // nil when unpriced
 	}
 	costs := make([]hourCost, len(hours))
 	pos := map[string]money.Decimal{}
@@ -188,7 +188,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 		k := lineKey{h.MeterID, v.Effective.UTC()}
 		lineSum[k] = lineSum[k].Add(exact)
 		lastRow[k] = i
-		c := hourCost{cost: exact, billable: billable, priced: true}
+		c := hourCost{cost: exact, billable: billable, version: v}
 		if len(v.Tiers) > 0 {
 			c.listPrice = v.Tiers[0].Price
 			c.list = billable.Mul(c.listPrice)
@@ -204,8 +204,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 	type rowKey struct {
 		bucket      time.Time
 		meter, inst string
-		listPrice   string
-		priced      bool
+		version     *rating.RateVersion // rows of one rate version: one list price
 	}
 	byKey := map[rowKey]int{}
 	type instance struct {
@@ -213,7 +212,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 		tags                 map[string]string
 	}
 	parsed := map[string]instance{} // a resource's rows share one parse (and one tags map)
-	out := make([]CostRow, 0, len(hours))
+	out := make([]CostRow, 0, len(hours)+len(ch.Lines))
 	for i, h := range hours {
 		m, ok := names[h.MeterID]
 		if !ok {
@@ -224,7 +223,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 		}
 		b := h.Hour.Truncate(bucket)
 		c := costs[i]
-		k := rowKey{b, h.MeterID, h.InstanceData, c.listPrice.String(), c.priced}
+		k := rowKey{b, h.MeterID, h.InstanceData, c.version}
 		j, ok := byKey[k]
 		if !ok {
 			p := period(b)
@@ -232,7 +231,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 				BillingPeriodStart: p.Start, BillingPeriodEnd: p.End, ChargePeriodStart: b, ChargePeriodEnd: b.Add(bucket),
 				Kind: string(rating.LineUsage), MeterID: h.MeterID, MeterName: m.MeterName, MeterCategory: m.MeterCategory,
 				MeterSubCategory: m.MeterSubCategory, MeterRegion: m.MeterRegion, Unit: m.Unit,
-				ListUnitPrice: c.listPrice, Priced: c.priced}
+				ListUnitPrice: c.listPrice, Priced: c.version != nil}
 			pi, ok := parsed[h.InstanceData]
 			if !ok {
 				pi.uri, pi.group, pi.location, pi.tags = parseInstance(h.InstanceData)
@@ -254,15 +253,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 			r.UnitPrice = r.Cost.QuoRound(r.BillableQuantity, unitPriceDecimals)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b CostRow) int {
-		if c := a.ChargePeriodStart.Compare(b.ChargePeriodStart); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.MeterID, b.MeterID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ResourceURI, b.ResourceURI)
-	})
+	sortRows(out)
 	p := period(start)
 	for _, l := range ch.Lines {
 		if l.MeterID != "" {
@@ -273,6 +264,37 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 			Kind: string(l.Kind), Cost: l.Amount, ListCost: l.Amount, Priced: true})
 	}
 	return out, nil
+}
+
+// sortRows orders rows by charge period, meter and resource, stably. Rows
+// are large: it sorts their indexes, then moves each row once.
+func sortRows(rows []CostRow) {
+	compare := func(a, b *CostRow) int {
+		if c := a.ChargePeriodStart.Compare(b.ChargePeriodStart); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.MeterID, b.MeterID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ResourceURI, b.ResourceURI)
+	}
+	sorted := true // rows come in usage order, which is mostly this one
+	for i := 1; i < len(rows) && sorted; i++ {
+		sorted = compare(&rows[i-1], &rows[i]) <= 0
+	}
+	if sorted {
+		return
+	}
+	idx := make([]int32, len(rows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(x, y int32) int { return compare(&rows[x], &rows[y]) })
+	moved := make([]CostRow, len(rows))
+	for i, j := range idx {
+		moved[i] = rows[j]
+	}
+	copy(rows, moved)
 }
 
 // byDayWhereOnePrice merges the hours of one day, meter and resource into

@@ -322,7 +322,11 @@ func (a *API) costReport(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		rows = append(rows, rs...)
+		if rows == nil {
+			rows = rs // one subscription: no copy
+		} else {
+			rows = append(rows, rs...)
+		}
 	}
 	out := costReportJSON{ID: id, Type: "Microsoft.Commerce/costReport", From: dateOf(from), To: dateOf(to), GroupBy: canonical, Rows: len(rows)}
 	out.Groups, out.Totals, out.Quantity = buildCostReport(rows, key)

@@ -66,12 +66,18 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, from, to 
 		if err != nil {
 			return nil, err
 		}
+		kept := rows[:0]
 		for i := range rows {
 			r := &rows[i]
 			r.BillingPeriodName, r.InvoiceName = p.Name, invoice
 			if st := r.ChargePeriodStart; !st.Before(from) && st.Before(to) {
-				out = append(out, *r)
+				kept = append(kept, *r)
 			}
+		}
+		if out == nil {
+			out = kept // most ranges are one period: no copy
+		} else {
+			out = append(out, kept...)
 		}
 	}
 	if s.cfg.LateUsage != LateUsageCarry {
@@ -188,6 +194,9 @@ type rowKey struct {
 	kind, meter, instance, listPrice string
 	charge                           time.Time
 	priced                           bool
+	// nth tells apart rows alike in all the above (rate versions of one
+	// day with the same list price): both ratings order rows alike.
+	nth int
 }
 
 func keyOfRow(r *charges.CostRow) rowKey {
@@ -203,16 +212,28 @@ func keyOfRow(r *charges.CostRow) rowKey {
 		b.WriteByte('=')
 		b.WriteString(r.Tags[k])
 	}
-	return rowKey{r.Kind, r.MeterID, b.String(), r.ListUnitPrice.String(), r.ChargePeriodStart, r.Priced}
+	return rowKey{r.Kind, r.MeterID, b.String(), r.ListUnitPrice.String(), r.ChargePeriodStart, r.Priced, 0}
 }
 
 // diffRows returns after − before row by row, as late-usage rows of the
 // period named original; rows that did not change are left out. Quantities
 // and costs are differences; the unit prices are the after row's.
 func diffRows(before, after []charges.CostRow, original string) []charges.CostRow {
+	keys := func(rows []charges.CostRow) []rowKey {
+		out := make([]rowKey, len(rows))
+		seen := make(map[rowKey]int, len(rows))
+		for i := range rows {
+			k := keyOfRow(&rows[i])
+			k.nth = seen[k]
+			seen[k]++
+			out[i] = k
+		}
+		return out
+	}
+	beforeKeys, afterKeys := keys(before), keys(after)
 	old := make(map[rowKey]*charges.CostRow, len(before))
-	for i := range before {
-		old[keyOfRow(&before[i])] = &before[i]
+	for i, k := range beforeKeys {
+		old[k] = &before[i]
 	}
 	var out []charges.CostRow
 	emit := func(b *charges.CostRow, a *charges.CostRow) {
@@ -232,15 +253,14 @@ func diffRows(before, after []charges.CostRow, original string) []charges.CostRo
 		r.OriginalPeriod = original
 		out = append(out, r)
 	}
-	for i := range after {
-		k := keyOfRow(&after[i])
+	for i, k := range afterKeys {
 		emit(&after[i], old[k])
 		delete(old, k)
 	}
 	// A row of the earlier rating that the later one no longer has (it
 	// cannot lose usage, but an offer-term row can disappear): its negation.
-	for i := range before {
-		if _, ok := old[keyOfRow(&before[i])]; !ok {
+	for i, k := range beforeKeys {
+		if _, ok := old[k]; !ok {
 			continue
 		}
 		zero := before[i]

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -110,23 +111,61 @@ func (s *Service) usageByHour(ctx context.Context, subscriptionID string, start,
 			return nil, err
 		}
 	}
-	out := make([]MeterHour, 0, len(sums))
+	// Order by hour, meter id, instanceData: rank the distinct meters and
+	// instances once, then sort on integers.
+	meterRank := rankStrings(meterKeys, func(k int64) string { return meters[k].MeterID })
+	var instRank map[int64]int
+	if detail {
+		instKeys := make([]int64, 0, len(insts)+1)
+		instKeys = append(instKeys, 0)
+		for k := range insts {
+			instKeys = append(instKeys, k)
+		}
+		instRank = rankStrings(instKeys, func(k int64) string { return insts[k] })
+	}
+	type ranked struct {
+		hour        int64
+		meter, inst int
+		row         MeterHour
+	}
+	rows := make([]ranked, 0, len(sums))
 	for k, sum := range sums {
 		q, ok := sum.Quantity()
 		if !ok {
 			return nil, billing.Conflict("QuantityTooLarge", "meterId", "The usage of meter %s in the hour %s is larger than Reckon can rate (%s units).",
 				meters[k.meter].MeterID, time.Unix(k.hour, 0).UTC().Format(time.RFC3339), sum.String())
 		}
-		out = append(out, MeterHour{MeterID: meters[k.meter].MeterID, InstanceData: insts[k.instance], Hour: time.Unix(k.hour, 0).UTC(), Quantity: q})
+		rows = append(rows, ranked{k.hour, meterRank[k.meter], instRank[k.instance],
+			MeterHour{MeterID: meters[k.meter].MeterID, InstanceData: insts[k.instance], Hour: time.Unix(k.hour, 0).UTC(), Quantity: q}})
 	}
-	slices.SortFunc(out, func(a, b MeterHour) int {
-		if c := a.Hour.Compare(b.Hour); c != 0 {
+	slices.SortFunc(rows, func(a, b ranked) int {
+		if c := cmp.Compare(a.hour, b.hour); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.MeterID, b.MeterID); c != 0 {
+		if c := cmp.Compare(a.meter, b.meter); c != 0 {
 			return c
 		}
-		return strings.Compare(a.InstanceData, b.InstanceData)
+		return cmp.Compare(a.inst, b.inst)
 	})
+	out := make([]MeterHour, len(rows))
+	for i := range rows {
+		out[i] = rows[i].row
+	}
 	return out, nil
+}
+
+// rankStrings returns each key's rank in the order of its string (keys
+// with equal strings share a rank).
+func rankStrings(keys []int64, str func(int64) string) map[int64]int {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b int64) int { return strings.Compare(str(a), str(b)) })
+	rank := make(map[int64]int, len(sorted))
+	for i, k := range sorted {
+		if i > 0 && str(k) == str(sorted[i-1]) {
+			rank[k] = rank[sorted[i-1]]
+			continue
+		}
+		rank[k] = i
+	}
+	return rank
 }
