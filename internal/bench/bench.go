@@ -303,8 +303,12 @@ func countStored(ctx context.Context, dsn string) (StoredCounts, error) {
 	var c StoredCounts
 	keys := `SELECT COUNT(*) FROM usage_record_keys`
 	if !strings.HasPrefix(dsn, "postgres") {
-		// SQLite keeps recent keys in a log until they are merged (store/keylog.go).
-		keys = `SELECT (SELECT COUNT(*) FROM usage_record_keys) + (SELECT COUNT(*) FROM usage_key_log)`
+		// SQLite keeps recent keys in a log until they are merged, and
+		// packs keys 32 bytes an entry in log batches and run blocks
+		// (store/keylog.go).
+		keys = `SELECT (SELECT COUNT(*) FROM usage_record_keys) + (SELECT COUNT(*) FROM usage_key_log) +
+			(SELECT COALESCE(SUM(LENGTH(entries)), 0) / 32 FROM usage_key_batches) +
+			(SELECT COALESCE(SUM(LENGTH(entries)), 0) / 32 FROM usage_key_blocks)`
 	}
 	if err := raw.QueryRowContext(ctx, keys).Scan(&c.Keys); err != nil {
 		return c, fmt.Errorf("bench: count keys: %w", err)

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 
 	"github.com/reckon-billing/reckon/internal/usage"
@@ -12,18 +15,24 @@ import (
 
 // On SQLite the idempotency index is kept in tiers, because inserting
 // random keys into one large B-tree, one commit at a time, rewrites most of
-// its pages into the WAL in every commit:
+// its pages into the WAL in every commit, and because a row per key costs
+// more than the key itself:
 //
-//   - usage_key_log receives the keys of each commit, appended in commit
-//     order (cheap: it only grows at its end), and this process keeps those
-//     keys in memory (keyLog.pending) to answer lookups;
+//   - each ingest transaction appends its new keys to the key log as ONE
+//     row of usage_key_batches (packed entries: cheap, it only grows at its
+//     end), and this process keeps the logged keys in memory
+//     (keyLog.pending) to answer lookups;
 //   - when the log holds mergeThreshold keys, one transaction of its own
 //     (never the records' transaction, whose reported time must stay fresh)
-//     moves them, sorted, into usage_record_keys as a new immutable *run*
-//     and empties the log. usage_record_keys is keyed (run, record_key), so
-//     a merge appends at the end of the B-tree: its cost does not grow with
-//     the index, as it did when every merge rewrote leaves all over one
-//     B-tree keyed by record_key alone.
+//     sorts them in memory and writes them as a new immutable *run*: sorted
+//     blocks of blockEntries entries in usage_key_blocks, keyed (run,
+//     first key), and empties the log. A merge appends at the end of the
+//     B-tree, so its cost does not grow with the index.
+//
+// An entry is 32 bytes: key (16), fingerprint (8) and subscription key (8),
+// big-endian. Runs merged before blocks existed keep one row per key in
+// usage_record_keys (format 0), and keys logged before batches existed stay
+// in usage_key_log until the next merge moves them; both are still read.
 //
 // A key is new when it is in the log and in no run. Each run has a Bloom
 // filter in memory (keyRun.filter: built from the keys themselves by our
@@ -41,11 +50,28 @@ import (
 // mergeThreshold is how many logged keys trigger a merge.
 var mergeThreshold = 500_000 // a variable only so that tests can merge small logs
 
+// Run formats (usage_key_runs.format).
+const (
+	runRows   = 0 // one row per key in usage_record_keys
+	runBlocks = 1 // sorted blocks of entries in usage_key_blocks
+)
+
+// blockEntries is how many entries a block of a run holds (8 KiB).
+const blockEntries = 256
+
+// entrySize is the size of a packed entry: key, fingerprint, subscription key.
+const entrySize = 32
+
+// keyEntry is what the log knows of a key.
+type keyEntry struct {
+	fingerprint, subscription int64
+}
+
 type keyLog struct {
 	mu      sync.Mutex
 	loaded  bool
 	version int64 // data_version after our last commit
-	pending map[[16]byte]int64
+	pending map[[16]byte]keyEntry
 
 	runs     []keyRun // every committed run, in run order
 	building bool     // a background filter build is running
@@ -54,6 +80,7 @@ type keyLog struct {
 // keyRun is one merged run of keys.
 type keyRun struct {
 	id     int64
+	format int
 	filter *bloom // nil until built
 }
 
@@ -61,7 +88,7 @@ type keyRun struct {
 type sqliteKeyTx struct {
 	log     *keyLog
 	version int64              // data_version when the transaction began
-	staged  map[[16]byte]int64 // appended in this transaction
+	staged  map[[16]byte]keyEntry // appended in this transaction
 	run     int64              // the run the transaction merged, or 0
 }
 
@@ -84,18 +111,18 @@ func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
 	if n := len(l.runs); n > 0 {
 		last = l.runs[n-1].id
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT run FROM usage_key_runs WHERE run > ? ORDER BY run", last)
+	rows, err := tx.QueryContext(ctx, "SELECT run, format FROM usage_key_runs WHERE run > ? ORDER BY run", last)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var runs []keyRun
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var r keyRun
+		if err := rows.Scan(&r.id, &r.format); err != nil {
 			return err
 		}
-		runs = append(runs, keyRun{id: id}) // merged by another process: no filter yet
+		runs = append(runs, r) // merged by another process: no filter yet
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -105,25 +132,60 @@ func (l *keyLog) begin(ctx context.Context, tx *sql.Tx, t *sqliteKeyTx) error {
 	return nil
 }
 
-func loadKeyLog(ctx context.Context, tx *sql.Tx) (map[[16]byte]int64, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT record_key, fingerprint FROM usage_key_log")
+func loadKeyLog(ctx context.Context, tx *sql.Tx) (map[[16]byte]keyEntry, error) {
+	pending := make(map[[16]byte]keyEntry)
+	rows, err := tx.QueryContext(ctx, "SELECT record_key, fingerprint, subscription_key FROM usage_key_log")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	pending := make(map[[16]byte]int64)
 	var k []byte
-	var fp int64
+	var e keyEntry
 	for rows.Next() {
-		if err := rows.Scan(&k, &fp); err != nil {
+		if err := rows.Scan(&k, &e.fingerprint, &e.subscription); err != nil {
 			return nil, err
 		}
 		if len(k) != 16 {
 			return nil, fmt.Errorf("store: a logged key of %d bytes", len(k))
 		}
-		pending[[16]byte(k)] = fp
+		pending[[16]byte(k)] = e
 	}
-	return pending, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	batches, err := tx.QueryContext(ctx, "SELECT entries FROM usage_key_batches")
+	if err != nil {
+		return nil, err
+	}
+	defer batches.Close()
+	var b []byte
+	for batches.Next() {
+		if err := batches.Scan(&b); err != nil {
+			return nil, err
+		}
+		if err := eachEntry(b, func(k [16]byte, e keyEntry) { pending[k] = e }); err != nil {
+			return nil, err
+		}
+	}
+	return pending, batches.Err()
+}
+
+// eachEntry calls fn for each packed entry of b.
+func eachEntry(b []byte, fn func(k [16]byte, e keyEntry)) error {
+	if len(b)%entrySize != 0 {
+		return fmt.Errorf("store: packed key entries of %d bytes", len(b))
+	}
+	for ; len(b) > 0; b = b[entrySize:] {
+		fn([16]byte(b[:16]), keyEntry{int64(binary.BigEndian.Uint64(b[16:24])), int64(binary.BigEndian.Uint64(b[24:32]))})
+	}
+	return nil
+}
+
+// appendEntry packs an entry at the end of b.
+func appendEntry(b []byte, k *[16]byte, e keyEntry) []byte {
+	b = append(b, k[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.fingerprint))
+	return binary.BigEndian.AppendUint64(b, uint64(e.subscription))
 }
 
 // commit applies a committed transaction's changes to the in-memory state,
@@ -134,11 +196,11 @@ func (l *keyLog) commit(t *sqliteKeyTx) {
 		for k := range l.pending {
 			f.add(k)
 		}
-		l.runs = append(l.runs, keyRun{id: t.run, filter: f})
+		l.runs = append(l.runs, keyRun{id: t.run, format: runBlocks, filter: f})
 		clear(l.pending)
 	} else {
-		for k, fp := range t.staged {
-			l.pending[k] = fp
+		for k, e := range t.staged {
+			l.pending[k] = e
 		}
 	}
 	l.version = t.version
@@ -151,10 +213,10 @@ func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map
 	look := make([][][16]byte, len(kt.log.runs)) // per run, the keys to look up in it
 	for i := range rows {
 		k := rows[i].Key
-		if fp, ok := kt.log.pending[k]; ok {
-			existing[k] = fp
-		} else if fp, ok := kt.staged[k]; ok {
-			existing[k] = fp
+		if e, ok := kt.log.pending[k]; ok {
+			existing[k] = e.fingerprint
+		} else if e, ok := kt.staged[k]; ok {
+			existing[k] = e.fingerprint
 		} else {
 			for r, run := range kt.log.runs {
 				if run.filter == nil || run.filter.mayContain(k) {
@@ -164,10 +226,15 @@ func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map
 		}
 	}
 	for r, keys := range look {
-		if len(keys) > 0 {
-			if err := t.lookupKeys(ctx, kt.log.runs[r].id, keys, existing); err != nil {
-				return nil, err
-			}
+		if len(keys) == 0 {
+			continue
+		}
+		lookup := t.lookupKeys
+		if kt.log.runs[r].format == runBlocks {
+			lookup = t.lookupBlocks
+		}
+		if err := lookup(ctx, kt.log.runs[r].id, keys, existing); err != nil {
+			return nil, err
 		}
 	}
 	var fresh []usage.KeyRow
@@ -180,7 +247,7 @@ func (t *sqliteIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map
 		return nil, err
 	}
 	for _, r := range fresh {
-		kt.staged[r.Key] = r.Fingerprint
+		kt.staged[r.Key] = keyEntry{r.Fingerprint, r.SubscriptionKey}
 	}
 	return existing, nil
 }
@@ -206,14 +273,34 @@ func (db *DB) mergeKeyLog(ctx context.Context) error {
 	if len(db.keys.runs) > 0 {
 		kt.run = db.keys.runs[len(db.keys.runs)-1].id + 1
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_record_keys (run, record_key, fingerprint, subscription_key)
-		SELECT ?, record_key, fingerprint, subscription_key FROM usage_key_log ORDER BY record_key`, kt.run); err != nil {
+	keys := make([][16]byte, 0, n)
+	for k := range db.keys.pending {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage_key_blocks (run, first_key, entries) VALUES (?, ?, ?)`)
+	if err != nil {
 		return fmt.Errorf("store: merge the key log: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM usage_key_log`); err != nil {
-		return fmt.Errorf("store: empty the key log: %w", err)
+	defer ins.Close()
+	block := make([]byte, 0, blockEntries*entrySize)
+	for len(keys) > 0 {
+		m := min(len(keys), blockEntries)
+		block = block[:0]
+		for i := range m {
+			block = appendEntry(block, &keys[i], db.keys.pending[keys[i]])
+		}
+		if _, err := ins.ExecContext(ctx, kt.run, keys[0][:], block); err != nil {
+			return fmt.Errorf("store: merge the key log: %w", err)
+		}
+		keys = keys[m:]
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_key_runs (run, keys) VALUES (?, ?)`, kt.run, n); err != nil {
+	for _, q := range []string{`DELETE FROM usage_key_log`, `DELETE FROM usage_key_batches`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store: empty the key log: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_key_runs (run, keys, format) VALUES (?, ?, ?)`, kt.run, n, runBlocks); err != nil {
 		return fmt.Errorf("store: record the key run: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -233,23 +320,32 @@ func (db *DB) buildRunFilter(ctx context.Context, id int64) error {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT keys FROM usage_key_runs WHERE run = ?", id).Scan(&n); err != nil {
+	var n, format int
+	if err := tx.QueryRowContext(ctx, "SELECT keys, format FROM usage_key_runs WHERE run = ?", id).Scan(&n, &format); err != nil {
 		return err
 	}
 	f := newBloom(n)
-	rows, err := tx.QueryContext(ctx, "SELECT record_key FROM usage_record_keys WHERE run = ?", id)
+	q := "SELECT record_key FROM usage_record_keys WHERE run = ?"
+	if format == runBlocks {
+		q = "SELECT entries FROM usage_key_blocks WHERE run = ?"
+	}
+	rows, err := tx.QueryContext(ctx, q, id)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var k []byte
+	var b []byte
 	for rows.Next() {
-		if err := rows.Scan(&k); err != nil {
+		if err := rows.Scan(&b); err != nil {
 			return err
 		}
-		if len(k) == 16 {
-			f.add([16]byte(k))
+		switch {
+		case format == runBlocks:
+			if err := eachEntry(b, func(k [16]byte, _ keyEntry) { f.add(k) }); err != nil {
+				return err
+			}
+		case len(b) == 16:
+			f.add([16]byte(b))
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -372,29 +468,61 @@ func (t *sqliteIngest) lookupKeys(ctx context.Context, run int64, keys [][16]byt
 	return nil
 }
 
-// appendKeys appends rows to the key log.
-func (t *sqliteIngest) appendKeys(ctx context.Context, rows []usage.KeyRow) error {
-	stmts := stmtsBySize{tx: t.tx, query: func(n int) string {
-		return "INSERT INTO usage_key_log (record_key, fingerprint, subscription_key) VALUES " +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")
-	}}
-	defer stmts.close()
-	args := make([]any, 0, 3*keysPerInsert)
-	for len(rows) > 0 {
-		n := min(len(rows), keysPerInsert)
-		st, err := stmts.get(ctx, n)
-		if err != nil {
-			return err
+// lookupBlocks adds to found the keys of run (a run of blocks) among keys:
+// each key is searched in the block whose first key is the greatest not
+// above it; consecutive keys of one block read it once.
+func (t *sqliteIngest) lookupBlocks(ctx context.Context, run int64, keys [][16]byte, found map[[16]byte]int64) error {
+	slices.SortFunc(keys, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	st, err := t.tx.PrepareContext(ctx, `SELECT first_key, entries FROM usage_key_blocks
+		WHERE run = ? AND first_key <= ? ORDER BY first_key DESC LIMIT 1`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var block []byte // entries of the block read last
+	for i := range keys {
+		k := keys[i][:]
+		n := len(block) / entrySize
+		if n == 0 || bytes.Compare(k, block[:16]) < 0 || bytes.Compare(k, block[(n-1)*entrySize:(n-1)*entrySize+16]) > 0 {
+			var first []byte
+			switch err := st.QueryRowContext(ctx, run, k).Scan(&first, &block); {
+			case errors.Is(err, sql.ErrNoRows):
+				block = nil
+				continue // below the run's first key
+			case err != nil:
+				return err
+			}
+			if len(block)%entrySize != 0 || len(block) == 0 {
+				return fmt.Errorf("store: a key block of %d bytes in run %d", len(block), run)
+			}
+			n = len(block) / entrySize
 		}
-		args = args[:0]
-		for i := range n {
-			r := &rows[i]
-			args = append(args, r.Key[:], r.Fingerprint, r.SubscriptionKey)
+		lo, hi := 0, n
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if bytes.Compare(block[mid*entrySize:mid*entrySize+16], k) < 0 {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
-			return err
+		if lo < n && bytes.Equal(block[lo*entrySize:lo*entrySize+16], k) {
+			found[keys[i]] = int64(binary.BigEndian.Uint64(block[lo*entrySize+16:]))
 		}
-		rows = rows[n:]
 	}
 	return nil
+}
+
+// appendKeys appends rows to the key log, as one packed row.
+func (t *sqliteIngest) appendKeys(ctx context.Context, rows []usage.KeyRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b := make([]byte, 0, len(rows)*entrySize)
+	for i := range rows {
+		r := &rows[i]
+		b = appendEntry(b, &r.Key, keyEntry{r.Fingerprint, r.SubscriptionKey})
+	}
+	_, err := t.tx.ExecContext(ctx, "INSERT INTO usage_key_batches (entries) VALUES (?)", b)
+	return err
 }

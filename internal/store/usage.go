@@ -150,7 +150,7 @@ func (db *DB) Ingest(ctx context.Context, fn func(usage.IngestTx) error) error {
 		return fmt.Errorf("store: begin ingest: %w", err)
 	}
 	defer tx.Rollback()
-	kt := &sqliteKeyTx{log: &db.keys, staged: make(map[[16]byte]int64)}
+	kt := &sqliteKeyTx{log: &db.keys, staged: make(map[[16]byte]keyEntry)}
 	if err := db.keys.begin(ctx, tx, kt); err != nil {
 		return fmt.Errorf("store: load the key log: %w", err)
 	}
