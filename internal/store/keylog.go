@@ -87,9 +87,9 @@ type keyRun struct {
 // sqliteKeyTx is the key-log side of one ingest transaction.
 type sqliteKeyTx struct {
 	log     *keyLog
-	version int64              // data_version when the transaction began
+	version int64                 // data_version when the transaction began
 	staged  map[[16]byte]keyEntry // appended in this transaction
-	run     int64              // the run the transaction merged, or 0
+	run     int64                 // the run the transaction merged, or 0
 }
 
 // begin makes the in-memory state current with the database, inside the
