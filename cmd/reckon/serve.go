@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -70,6 +72,25 @@ type serveConfig struct {
 	bootstrapKey   string
 	invoices       invoiceFlags
 	nats           natsFlags
+	http           httpLimits
+}
+
+// httpLimits are serve's flags that protect the HTTP server from slow and
+// abusive clients.
+type httpLimits struct {
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int
+	maxConns          int
+}
+
+func (h *httpLimits) register(fs *flag.FlagSet) {
+	fs.DurationVar(&h.readHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request's headers; slower ones are cut off")
+	fs.DurationVar(&h.readTimeout, "read-timeout", 5*time.Minute, "how long a client may take to send a whole request, body included; slower ones are cut off")
+	fs.DurationVar(&h.idleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&h.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block, in bytes; larger ones are answered 431")
+	fs.IntVar(&h.maxConns, "max-conns", 4096, "most connections held open at once; beyond it the connection idle the longest is closed, or the new one is refused (0: no limit)")
 }
 
 func runServe(ctx context.Context, env environment, args []string) error {
@@ -96,8 +117,10 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	fs.StringVar(&c.external.PrincipalClaim, "external-principal-claim", "oid", "claim of external tokens that names the principal in role assignments")
 	fs.IntVar(&c.readsPerHour, "reads-per-hour", 12000, "read requests a principal may make per subscription and hour (0: no limit)")
 	fs.IntVar(&c.writesPerHour, "writes-per-hour", 12000, "write requests a principal may make per subscription and hour (0: no limit)")
+	exportDir := fs.String("export-dir", "", "directory of background exports (default <data-dir>/exports); with several nodes, storage they all share")
 	c.invoices.register(fs)
 	c.nats.register(fs)
+	c.http.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -123,6 +146,8 @@ func runServe(ctx context.Context, env environment, args []string) error {
 		"demo", c.demo, "maxIngestBytes", c.maxIngestBytes, "settleMargin", c.settleMargin.String(),
 		"sqliteCacheMiB", c.sqliteCacheMiB, "issuer", c.issuer, "tokenLifetime", c.tokenLifetime.String(),
 		"externalIssuer", c.external.Issuer, "readsPerHour", c.readsPerHour, "writesPerHour", c.writesPerHour,
+		"readHeaderTimeout", c.http.readHeaderTimeout.String(), "readTimeout", c.http.readTimeout.String(),
+		"idleTimeout", c.http.idleTimeout.String(), "maxHeaderBytes", c.http.maxHeaderBytes, "maxConns", c.http.maxConns,
 		"bootstrapClientId", c.bootstrapID, "bootstrapClientSecret", redacted(c.bootstrapKey), "version", versionString())
 	if c.demo {
 		log.Warn("DEMO MODE: the well-known demo credentials are valid. Never use --demo for real data.")
@@ -164,7 +189,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	}
 	invCfg.SettleMargin, invCfg.Log = c.settleMargin, log
 	invoiceSvc := invoicing.NewService(db, accounts, chargesSvc, invoicepdf.New(invoicepdf.Options{}), clock, invCfg)
-	exports := exportjob.NewRunner(filepath.Join(c.dataDir, "exports"), accounts, invoiceSvc, invCfg.Seller.Name, clock)
+	exports := exportjob.NewRunner(cmp.Or(*exportDir, filepath.Join(c.dataDir, "exports")), accounts, invoiceSvc, invCfg.Seller.Name, clock, exportjob.WithRepository(db))
 	defer exports.Wait()
 	downloadKey, err := db.Secret(ctx, "invoice-download")
 	if err != nil {
@@ -230,16 +255,26 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
 	}
+	// The connection limit counts TCP connections: it sits under TLS.
+	var limiter *connLimiter
+	if c.http.maxConns > 0 {
+		limiter = newConnLimiter(ln, c.http.maxConns, tlsConfig == nil)
+		ln = limiter
+	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		// Every body is bounded, whatever its route (413 beyond).
+		Handler:           httpapi.LimitBodies(handler, c.maxIngestBytes),
+		ReadHeaderTimeout: c.http.readHeaderTimeout,
+		ReadTimeout:       c.http.readTimeout,
+		IdleTimeout:       c.http.idleTimeout,
+		MaxHeaderBytes:    c.http.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if limiter != nil {
+		srv.ConnState = limiter.connState
 	}
 	scheme := "http"
 	if tlsConfig != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/reckon-billing/reckon/internal/billing"
+	"github.com/reckon-billing/reckon/internal/store"
 )
 
 // statusByKind is the one place a domain error kind becomes an HTTP status.
@@ -34,10 +35,18 @@ type armError struct {
 	Target  string `json:"target,omitempty"`
 }
 
-// writeError answers err in ARM's error envelope. Errors that are not
+// writeError answers err in ARM's error envelope. A database that is
+// unavailable right now (store.IsUnavailable: PostgreSQL restarting, SQLite
+// full or read-only, …) is a 503 with Retry-After, even when a service
+// wrapped the driver's error as an internal one. Other errors that are not
 // domain errors are logged and answered as a bare internal error.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e := billing.AsError(err)
+	if e == nil || e.Kind == billing.KindInternal {
+		if u := store.Unavailable(err); u != nil && r.Context().Err() == nil {
+			e = u
+		}
+	}
 	if e == nil {
 		if errors.Is(err, r.Context().Err()) && r.Context().Err() != nil {
 			return // the client went away

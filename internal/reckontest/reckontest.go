@@ -235,7 +235,7 @@ func Start(t testing.TB, o Options) *Server {
 		o.Invoicing.SettleMargin = o.SettleMargin
 	}
 	s.Invoicing = invoicing.NewService(db, s.Accounts, s.Charges, invoicepdf.New(invoicepdf.Options{}), now, o.Invoicing)
-	s.Exports = exportjob.NewRunner(t.TempDir(), s.Accounts, s.Invoicing, "Test operator", now)
+	s.Exports = exportjob.NewRunner(t.TempDir(), s.Accounts, s.Invoicing, "Test operator", now, exportjob.WithRepository(db))
 	t.Cleanup(s.Exports.Wait)
 	downloadKey, err := db.Secret(context.Background(), "invoice-download")
 	if err != nil {
