@@ -13,6 +13,7 @@ import (
 const benchUsage = `Usage:
   reckon bench ingest [flags]       HTTP ingestion vs the raw idempotent bulk load of the same records
   reckon bench aggregates [flags]   UsageAggregates latency, paging rows/s and RSS vs a raw segment scan
+  reckon bench nodes --db URL       HTTP ingestion into PostgreSQL through 1 and 2 "reckon serve" nodes vs the raw bulk load
 
 Each benchmark starts a Reckon server in this process (real store, real HTTP API on
 127.0.0.1) and measures a baseline in the same run. SQLite runs in a temporary
@@ -31,6 +32,8 @@ func runBench(ctx context.Context, env environment, args []string) error {
 		return runBenchIngest(ctx, env, args[1:])
 	case "aggregates", "usageaggregates":
 		return runBenchAggregates(ctx, env, args[1:])
+	case "nodes":
+		return runBenchNodes(ctx, env, args[1:])
 	case "-h", "--help", "help":
 		fmt.Fprint(env.stdout, benchUsage)
 		return nil
@@ -207,4 +210,58 @@ func finishBench[R any](env environment, common *benchCommon, res *R, err error,
 		}
 	}
 	return err
+}
+
+// runBenchNodes is "reckon bench nodes": the ingest workload through one
+// and then two "reckon serve" processes (this executable) on one
+// PostgreSQL database, against the raw bulk load.
+func runBenchNodes(ctx context.Context, env environment, args []string) error {
+	fs := newFlagSet(env, "bench nodes")
+	var common benchCommon
+	common.register(fs)
+	d := bench.DefaultIngest()
+	records := fs.Int("records", d.Records, "records to send (N)")
+	clients := fs.Int("clients", d.Clients, "concurrent HTTP clients (C), split evenly between the nodes")
+	batch := fs.Int("batch", d.Batch, "records per request body (B)")
+	subs := fs.Int("subscriptions", d.Subscriptions, "subscriptions the records belong to")
+	baselineTx := fs.Int("baseline-tx", d.BaselineTxRecords, "records per transaction of the raw baseline")
+	noBaseline := fs.Bool("no-baseline", false, "skip the raw baseline")
+	profiles := fs.String("profile-dir", "", "write a CPU profile of each node of the two-node run into this directory")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench nodes: unexpected argument %q", fs.Arg(0))
+	}
+	c := d
+	if common.small {
+		c = bench.SmallIngest()
+	}
+	set := setFlags(fs)
+	apply := func(name string, dst *int, v int) {
+		if set[name] || !common.small {
+			*dst = v
+		}
+	}
+	apply("records", &c.Records, *records)
+	apply("clients", &c.Clients, *clients)
+	apply("batch", &c.Batch, *batch)
+	apply("subscriptions", &c.Subscriptions, *subs)
+	apply("baseline-tx", &c.BaselineTxRecords, *baselineTx)
+	c.SkipBaseline = *noBaseline
+	c.Store = common.spec()
+	if !common.quiet {
+		c.Progress = env.stderr
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench nodes: %w", err)
+	}
+	stop, err := common.profile()
+	if err != nil {
+		return err
+	}
+	res, err := bench.RunNodes(ctx, bench.NodesConfig{Ingest: c, Binary: exe, ProfileDir: *profiles})
+	stop()
+	return finishBench(env, &common, res, err, func() { bench.WriteNodes(env.stdout, res) })
 }

@@ -68,7 +68,7 @@ func (a *API) startExport(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	j, err := a.deps.Exports.Start(req)
+	j, err := a.deps.Exports.Start(r.Context(), req)
 	if err != nil {
 		return err
 	}
@@ -78,8 +78,12 @@ func (a *API) startExport(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listExports(w http.ResponseWriter, r *http.Request) error {
+	jobs, err := a.deps.Exports.Jobs(r.Context())
+	if err != nil {
+		return err
+	}
 	out := []exportView{}
-	for _, j := range a.deps.Exports.Jobs() {
+	for _, j := range jobs {
 		out = append(out, a.exportView(r, j))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": out})
@@ -87,9 +91,12 @@ func (a *API) listExports(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getExport(w http.ResponseWriter, r *http.Request) error {
-	j, ok := a.deps.Exports.Job(r.PathValue("exportId"))
+	j, ok, err := a.deps.Exports.Job(r.Context(), r.PathValue("exportId"))
+	if err != nil {
+		return err
+	}
 	if !ok {
-		return billing.NotFound("ExportNotFound", "exportId", "The export '%s' could not be found on this node.", clip(r.PathValue("exportId")))
+		return billing.NotFound("ExportNotFound", "exportId", "The export '%s' could not be found.", clip(r.PathValue("exportId")))
 	}
 	writeJSON(w, http.StatusOK, a.exportView(r, j))
 	return nil
@@ -108,9 +115,9 @@ func (a *API) downloadExportFile(w http.ResponseWriter, r *http.Request) error {
 		return &billing.Error{Kind: billing.KindForbidden, Code: "DownloadLinkExpired",
 			Message: fmt.Sprintf("The download link expired at %s. Ask for the export again for a new one.", exp.Format(time.RFC3339))}
 	}
-	path, ok := a.deps.Exports.File(id, name)
-	if !ok {
-		return billing.NotFound("ExportFileNotFound", "file", "The export file could not be found on this node.")
+	path, err := a.deps.Exports.File(r.Context(), id, name)
+	if err != nil {
+		return err
 	}
 	f, err := os.Open(path)
 	if err != nil {
