@@ -13,6 +13,7 @@ import (
 const benchUsage = `Usage:
   reckon bench ingest [flags]       HTTP ingestion vs the raw idempotent bulk load of the same records
   reckon bench aggregates [flags]   UsageAggregates latency, paging rows/s and RSS vs a raw segment scan
+  reckon bench nats [flags]         NATS JetStream → store ingestion (serve --ingest-nats) vs the raw bulk load
   reckon bench nodes --db URL       HTTP ingestion into PostgreSQL through 1 and 2 "reckon serve" nodes vs the raw bulk load
 
 Each benchmark starts a Reckon server in this process (real store, real HTTP API on
@@ -32,6 +33,8 @@ func runBench(ctx context.Context, env environment, args []string) error {
 		return runBenchIngest(ctx, env, args[1:])
 	case "aggregates", "usageaggregates":
 		return runBenchAggregates(ctx, env, args[1:])
+	case "nats":
+		return runBenchNats(ctx, env, args[1:])
 	case "nodes":
 		return runBenchNodes(ctx, env, args[1:])
 	case "-h", "--help", "help":

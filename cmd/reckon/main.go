@@ -40,6 +40,7 @@ const usageText = `reckon — a self-hosted billing service with Azure-compatibl
 Usage:
   reckon serve [flags]              run the server (reckon serve --demo for a demo)
   reckon ingest [flags] FILE        send usage records (JSON array or NDJSON) to a server or a store
+  reckon publish [flags] FILE       send usage records to a NATS JetStream stream (serve --ingest-nats)
   reckon subscription put|get|list  manage subscriptions through a server
   reckon meter put|get|list         manage meters through a server
   reckon offer put|get|list         manage offers (currencies, regions) through a server
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, env, rest)
 	case "ingest":
 		return runIngest(ctx, env, rest)
+	case "publish":
+		return runPublish(ctx, env, rest)
 	case "subscription", "subscriptions":
 		return runResource(ctx, env, "subscriptions", rest)
 	case "meter", "meters":

@@ -195,13 +195,14 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	registry := prometheus.NewRegistry()
 	api := httpapi.New(httpapi.Config{
 		MaxIngestBytes: c.maxIngestBytes, ReadsPerHour: c.readsPerHour, WritesPerHour: c.writesPerHour,
 		DownloadLinkLifetime: c.invoices.downloadExpiry,
 	}, httpapi.Deps{
 		Log: log, Accounts: accounts, Catalog: cat, Usage: usageSvc, Charges: chargesSvc, Auth: authSvc,
 		Invoicing: invoiceSvc, Exports: exports, DownloadKey: downloadKey, TokenKey: tokenKey,
-		Registry: prometheus.NewRegistry(), Ready: db.Ping, Now: clock,
+		Registry: registry, Ready: db.Ping, Now: clock,
 	})
 
 	var tlsConfig *tls.Config
@@ -240,7 +241,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 			"records", demoSummary.Records, "newRecords", demoSummary.Accepted, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 
-	stopNATS, err := c.nats.start(ctx, log, usageSvc)
+	stopNATS, err := c.nats.start(ctx, log, registry, usageSvc)
 	if err != nil {
 		return err
 	}
@@ -308,6 +309,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
+	stopNATS() // finish the NATS batches in flight while the usage service still takes them
 	usageSvc.Close()
 	log.Info("stopped")
 	return nil

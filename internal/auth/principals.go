@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -404,7 +405,10 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, secret string) (id, g
 		}
 	}
 	if _, _, err := s.PutAssignment(ctx, ActorBootstrap, uuid.NewString(), Assignment{PrincipalID: id, RoleDefinitionName: RoleOperator, Scope: ScopeRoot}); err != nil {
-		return "", "", false, err
+		// Another node starting at the same moment assigned it first.
+		if e, ok := errors.AsType[*billing.Error](err); !ok || e.Code != "RoleAssignmentExists" {
+			return "", "", false, err
+		}
 	}
 	return id, genSecret(generated, secret), generated, nil
 }
