@@ -65,7 +65,7 @@ func runCatalog(ctx context.Context, env environment, args []string) error {
 			return err
 		}
 		defer st.Close()
-		if res, err = catalog.NewService(st, time.Now).Import(ctx, *format, p, in); err != nil {
+		if res, err = catalog.NewService(st, time.Now).Import(catalog.WithImportActor(ctx, "cli (--direct)"), *format, p, in); err != nil {
 			return err
 		}
 	} else {

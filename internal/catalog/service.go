@@ -263,6 +263,7 @@ func (s *Service) Apply(ctx context.Context, set *ImportSet) (ImportResult, erro
 		return ImportResult{}, err
 	}
 	res.CatalogVersion = version
+	s.noteImport(ctx, &res) // the operator's import reports (importlog.go)
 	return res, nil
 }
 

@@ -183,7 +183,7 @@ func loadCatalog(ctx context.Context, cat *catalog.Service, sum *Summary) error 
 		{catalog.FormatRateCard, catalog.ImportParams{OfferDurableID: OfferCommitment, Currency: "USD", Locale: "en-US", RegionInfo: "US"}, offerTerms},
 	}
 	for i, im := range imports {
-		res, err := cat.Import(ctx, im.format, im.params, bytes.NewReader(im.body))
+		res, err := cat.Import(catalog.WithImportActor(ctx, "demo"), im.format, im.params, bytes.NewReader(im.body))
 		if err != nil {
 			return fmt.Errorf("demo: catalog import %d (%s, %s): %w", i, im.format, im.params.OfferDurableID, err)
 		}

@@ -61,7 +61,7 @@ func (a *API) serveImport(w http.ResponseWriter, r *http.Request) (catalog.Impor
 		}
 		return catalog.ImportResult{}, err
 	}
-	return a.deps.Catalog.Apply(r.Context(), set)
+	return a.deps.Catalog.Apply(catalog.WithImportActor(r.Context(), identityOf(r).PrincipalID), set)
 }
 
 func (a *API) putOffer(w http.ResponseWriter, r *http.Request) {

@@ -47,6 +47,9 @@ type Service struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	// recent is this node's window on recent ingestion (recent.go).
+	recent recentLog
+
 	// Observe, when set, is told the outcome of every committed request.
 	Observe func(res Result, err error)
 }
@@ -180,7 +183,7 @@ type pending struct {
 // identical and conflicts when not. It returns an error only when nothing
 // could be committed.
 func (s *Service) Ingest(ctx context.Context, b *Batch) (Result, error) {
-	res, err := s.ingest(ctx, b)
+	res, err := s.ingestNoted(ctx, b) // ingest, noted in the operator's window on recent ingestion (recent.go)
 	if s.Observe != nil {
 		s.Observe(res, err)
 	}
