@@ -53,6 +53,7 @@ Usage:
   reckon invoice list|show|pdf      a subscription's invoices, and an invoice's PDF
   reckon export focus|details --out DIR --from D --to D   FOCUS 1.2 or cost-details files (CSV, Parquet)
   reckon bench [flags]              measure ingestion and UsageAggregates (see BENCHMARKS.md)
+  reckon loadtest --server URL [flags]   drive a running server with N clients for a time (docs/loadtest.md)
   reckon version                    print the version
 
 Run "reckon COMMAND -h" for a command's flags. Every flag can also be set
@@ -98,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runInvoice(ctx, env, rest)
 	case "bench":
 		return runBench(ctx, env, rest)
+	case "loadtest":
+		return runLoadtest(ctx, env, rest)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reckon", versionString())
 		return nil
