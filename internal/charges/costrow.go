@@ -202,16 +202,17 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 	names := map[string]catalog.Meter{}
 	period := func(t time.Time) billing.Period { return billing.PeriodContaining(t, sub.BillingDay) }
 	type rowKey struct {
-		bucket      time.Time
-		meter, inst string
-		version     *rating.RateVersion // rows of one rate version: one list price
+		bucket  int64 // unix seconds
+		meter   string
+		inst    int                 // usage.MeterHour.Instance
+		version *rating.RateVersion // rows of one rate version: one list price
 	}
-	byKey := map[rowKey]int{}
+	byKey := make(map[rowKey]int, len(hours))
 	type instance struct {
 		uri, group, location string
 		tags                 map[string]string
 	}
-	parsed := map[string]instance{} // a resource's rows share one parse (and one tags map)
+	parsed := map[int]instance{} // a resource's rows share one parse (and one tags map)
 	out := make([]CostRow, 0, len(hours)+len(ch.Lines))
 	for i, h := range hours {
 		m, ok := names[h.MeterID]
@@ -223,7 +224,7 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 		}
 		b := h.Hour.Truncate(bucket)
 		c := costs[i]
-		k := rowKey{b, h.MeterID, h.InstanceData, c.version}
+		k := rowKey{b.Unix(), h.MeterID, h.Instance, c.version}
 		j, ok := byKey[k]
 		if !ok {
 			p := period(b)
@@ -232,10 +233,10 @@ func (s *Service) CostRows(ctx context.Context, subscriptionID string, start, en
 				Kind: string(rating.LineUsage), MeterID: h.MeterID, MeterName: m.MeterName, MeterCategory: m.MeterCategory,
 				MeterSubCategory: m.MeterSubCategory, MeterRegion: m.MeterRegion, Unit: m.Unit,
 				ListUnitPrice: c.listPrice, Priced: c.version != nil}
-			pi, ok := parsed[h.InstanceData]
+			pi, ok := parsed[h.Instance]
 			if !ok {
 				pi.uri, pi.group, pi.location, pi.tags = parseInstance(h.InstanceData)
-				parsed[h.InstanceData] = pi
+				parsed[h.Instance] = pi
 			}
 			r.ResourceURI, r.ResourceGroup, r.Location, r.Tags = pi.uri, pi.group, pi.location, pi.tags
 			out = append(out, r)
@@ -305,24 +306,26 @@ func sortRows(rows []CostRow) {
 // hours, so that each hour is priced at the version in force.
 func byDayWhereOnePrice(hours []usage.MeterHour, versions map[string][]rating.RateVersion, start time.Time) []usage.MeterHour {
 	type key struct {
-		day         time.Time
-		meter, inst string
+		day   int64 // unix seconds
+		meter string
+		inst  int // usage.MeterHour.Instance
 	}
-	at := map[key]int{}
-	out := make([]usage.MeterHour, 0, len(hours)/8)
+	at := make(map[key]int, len(hours))
+	out := make([]usage.MeterHour, 0, len(hours))
 	for _, h := range hours {
 		v := versions[h.MeterID]
 		if len(v) != 1 || v[0].Effective.After(start) {
 			out = append(out, h)
 			continue
 		}
-		k := key{h.Hour.Truncate(24 * time.Hour), h.MeterID, h.InstanceData}
+		day := h.Hour.Truncate(24 * time.Hour)
+		k := key{day.Unix(), h.MeterID, h.Instance}
 		if i, ok := at[k]; ok && out[i].Quantity <= math.MaxInt64-h.Quantity {
 			out[i].Quantity += h.Quantity
 			continue
 		}
 		at[k] = len(out)
-		h.Hour = k.day
+		h.Hour = day
 		out = append(out, h)
 	}
 	return out

@@ -261,26 +261,32 @@ func (m *meterState) price(cur money.Currency, lines []Line) ([]Line, error) {
 // of the slices that make the range up add up exactly to the line's exact
 // amount: exports allocate a line to the usage behind it this way.
 func PositionCost(r *RateVersion, a, b money.Decimal, cur money.Currency) (exact, billable money.Decimal, err error) {
-	line, err := priceSegment("", r, a, b, cur)
+	from, to := billablePositions(r, a, b)
+	exact = money.Zero
+	err = eachBand(r, from, to, func(t *Tier, q money.Decimal) error {
+		amt, ok := q.MulExact(t.Price)
+		if !ok {
+			return inexact("", "%s × %s is not exact in 19 fractional digits.", q, t.Price)
+		}
+		exact = exact.Add(amt)
+		return nil
+	})
 	if err != nil {
 		return money.Zero, money.Zero, err
 	}
-	return line.Exact, line.Quantity.Sub(line.IncludedQuantityUsed), nil
+	return exact, to.Sub(from), nil
 }
 
-// priceSegment prices the cumulative positions [a, b) of a meter under rate r.
-func priceSegment(meterID string, r *RateVersion, a, b money.Decimal, cur money.Currency) (Line, error) {
+// billablePositions returns the billable positions [from, to) of the
+// cumulative positions [a, b): counted after the included quantity.
+func billablePositions(r *RateVersion, a, b money.Decimal) (from, to money.Decimal) {
 	inc := r.IncludedQuantity
-	line := Line{
-		Kind:                 LineUsage,
-		MeterID:              meterID,
-		Effective:            r.Effective,
-		Quantity:             b.Sub(a),
-		IncludedQuantityUsed: money.MinDecimal(b, inc).Sub(money.MinDecimal(a, inc)),
-	}
-	// Billable positions, counted after the included quantity.
-	from, to := money.MaxDecimal(a, inc).Sub(inc), money.MaxDecimal(b, inc).Sub(inc)
-	exact := money.Zero
+	return money.MaxDecimal(a, inc).Sub(inc), money.MaxDecimal(b, inc).Sub(inc)
+}
+
+// eachBand calls fn with each tier that billable positions [from, to)
+// reach and the quantity of them in it, in tier order.
+func eachBand(r *RateVersion, from, to money.Decimal, fn func(t *Tier, q money.Decimal) error) error {
 	for j := range r.Tiers {
 		t := &r.Tiers[j]
 		if to.Cmp(t.Min) <= 0 {
@@ -293,15 +299,39 @@ func priceSegment(meterID string, r *RateVersion, a, b money.Decimal, cur money.
 		if bandFrom.Cmp(bandTo) >= 0 {
 			continue
 		}
-		q := bandTo.Sub(bandFrom)
+		if err := fn(t, bandTo.Sub(bandFrom)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// priceSegment prices the cumulative positions [a, b) of a meter under rate r.
+func priceSegment(meterID string, r *RateVersion, a, b money.Decimal, cur money.Currency) (Line, error) {
+	inc := r.IncludedQuantity
+	line := Line{
+		Kind:                 LineUsage,
+		MeterID:              meterID,
+		Effective:            r.Effective,
+		Quantity:             b.Sub(a),
+		IncludedQuantityUsed: money.MinDecimal(b, inc).Sub(money.MinDecimal(a, inc)),
+	}
+	from, to := billablePositions(r, a, b)
+	exact := money.Zero
+	err := eachBand(r, from, to, func(t *Tier, q money.Decimal) error {
 		amt, ok := q.MulExact(t.Price)
 		if !ok {
-			return Line{}, inexact(meterID, "%s × %s for meter %s is not exact in 19 fractional digits.", q, t.Price, meterID)
+			return inexact(meterID, "%s × %s for meter %s is not exact in 19 fractional digits.", q, t.Price, meterID)
 		}
 		exact = exact.Add(amt)
+		bandFrom := money.MaxDecimal(from, t.Min)
 		line.Tiers = append(line.Tiers, TierCharge{
-			TierMin: t.Min, From: bandFrom, To: bandTo, Quantity: q, UnitPrice: t.Price, Amount: amt,
+			TierMin: t.Min, From: bandFrom, To: bandFrom.Add(q), Quantity: q, UnitPrice: t.Price, Amount: amt,
 		})
+		return nil
+	})
+	if err != nil {
+		return Line{}, err
 	}
 	line.Exact, line.Amount = exact, cur.Round(exact)
 	return line, nil

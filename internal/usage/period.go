@@ -19,6 +19,10 @@ type MeterHour struct {
 	// InstanceData is the resource's instanceData (UsageDetailByHour
 	// only; "" when the usage named no resource).
 	InstanceData string
+	// Instance numbers the distinct InstanceData of one result (equal
+	// InstanceData, equal Instance; 0 for none), so that callers can group
+	// by resource without hashing instanceData.
+	Instance int
 	Hour         time.Time
 	Quantity     money.Quantity
 }
@@ -125,20 +129,22 @@ func (s *Service) usageByHour(ctx context.Context, subscriptionID string, start,
 	}
 	type ranked struct {
 		hour        int64
-		meter, inst int
-		row         MeterHour
+		meter, inst int32
+		row         int32 // index in out
 	}
-	rows := make([]ranked, 0, len(sums))
+	out := make([]MeterHour, 0, len(sums))
+	ranks := make([]ranked, 0, len(sums))
 	for k, sum := range sums {
 		q, ok := sum.Quantity()
 		if !ok {
 			return nil, billing.Conflict("QuantityTooLarge", "meterId", "The usage of meter %s in the hour %s is larger than Reckon can rate (%s units).",
 				meters[k.meter].MeterID, time.Unix(k.hour, 0).UTC().Format(time.RFC3339), sum.String())
 		}
-		rows = append(rows, ranked{k.hour, meterRank[k.meter], instRank[k.instance],
-			MeterHour{MeterID: meters[k.meter].MeterID, InstanceData: insts[k.instance], Hour: time.Unix(k.hour, 0).UTC(), Quantity: q}})
+		ranks = append(ranks, ranked{k.hour, int32(meterRank[k.meter]), int32(instRank[k.instance]), int32(len(out))})
+		out = append(out, MeterHour{MeterID: meters[k.meter].MeterID, InstanceData: insts[k.instance], Instance: instRank[k.instance],
+			Hour: time.Unix(k.hour, 0).UTC(), Quantity: q})
 	}
-	slices.SortFunc(rows, func(a, b ranked) int {
+	slices.SortFunc(ranks, func(a, b ranked) int {
 		if c := cmp.Compare(a.hour, b.hour); c != 0 {
 			return c
 		}
@@ -147,10 +153,11 @@ func (s *Service) usageByHour(ctx context.Context, subscriptionID string, start,
 		}
 		return cmp.Compare(a.inst, b.inst)
 	})
-	out := make([]MeterHour, len(rows))
-	for i := range rows {
-		out[i] = rows[i].row
+	sorted := make([]MeterHour, len(out))
+	for i, r := range ranks {
+		sorted[i] = out[r.row]
 	}
+	out = sorted
 	return out, nil
 }
 
