@@ -23,8 +23,8 @@ type MeterHour struct {
 	// InstanceData, equal Instance; 0 for none), so that callers can group
 	// by resource without hashing instanceData.
 	Instance int
-	Hour         time.Time
-	Quantity     money.Quantity
+	Hour     time.Time
+	Quantity money.Quantity
 }
 
 // UsageByHour returns a subscription's usage whose usage time falls in
