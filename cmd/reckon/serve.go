@@ -72,6 +72,7 @@ type serveConfig struct {
 	bootstrapKey   string
 	invoices       invoiceFlags
 	nats           natsFlags
+	committers     int
 	http           httpLimits
 }
 
@@ -104,6 +105,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", false, "serve HTTPS with a development certificate kept in the data directory")
 	fs.BoolVar(&c.demo, "demo", false, "load demo data and create the well-known demo principals (never for real data)")
 	fs.Int64Var(&c.maxIngestBytes, "max-ingest-bytes", 64<<20, "largest ingest request body, in bytes")
+	fs.IntVar(&c.committers, "ingest-committers", 0, "ingest transactions that may run at once (0: 1 on SQLite, whose writer is single, 4 on PostgreSQL)")
 	fs.DurationVar(&c.settleMargin, "settle-margin", usage.DefaultConfig.SettleMargin, "how long after its end a reported window becomes readable")
 	fs.IntVar(&c.sqliteCacheMiB, "sqlite-cache-mib", 256, "SQLite page cache per connection, in MiB")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
@@ -166,7 +168,15 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	clock := time.Now
 	accounts := account.NewService(db, clock)
 	cat := catalog.NewService(db, clock)
-	usageSvc := usage.NewService(db, clock, log, usage.Config{SettleMargin: c.settleMargin})
+	committers := c.committers
+	if committers <= 0 {
+		committers = 1
+		if db.Dialect() == store.Postgres {
+			committers = 4
+		}
+	}
+	log.Info("ingest", "committers", committers)
+	usageSvc := usage.NewService(db, clock, log, usage.Config{SettleMargin: c.settleMargin, Committers: committers})
 	defer usageSvc.Close()
 	chargesSvc := charges.NewService(accounts, cat, usageSvc, clock)
 	ac := auth.Config{Issuer: c.issuer, TokenLifetime: c.tokenLifetime}

@@ -240,6 +240,31 @@ func (db *DB) ingestPostgres(ctx context.Context, fn func(usage.IngestTx) error)
 
 type pgIngest struct{ tx pgx.Tx }
 
+// CreateInstances implements usage.InstanceCreator: on PostgreSQL the new
+// instances are inserted in a statement of their own (autocommit) before
+// the records' transaction, which then only reads them, so that
+// concurrent ingest transactions do not wait for each other's uncommitted
+// instance rows. On SQLite, whose writer is single, it does nothing.
+func (db *DB) CreateInstances(ctx context.Context, insts []usage.NewInstance) error {
+	if db.dialect != Postgres || len(insts) == 0 {
+		return nil
+	}
+	subs := make([]int64, len(insts))
+	hashes := make([][]byte, len(insts))
+	data := make([]string, len(insts))
+	for i, in := range insts {
+		subs[i], hashes[i], data[i] = in.SubscriptionKey, in.Hash[:], in.Data
+	}
+	_, err := db.write.ExecContext(ctx, insertInstances, subs, hashes, data)
+	return err
+}
+
+// insertInstances inserts instances (subscription keys, hashes, data as
+// arrays), in a fixed order so that concurrent statements cannot deadlock.
+const insertInstances = `INSERT INTO usage_instances (subscription_key, instance_hash, instance_data)
+		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[]) ORDER BY 1, 2
+		ON CONFLICT (subscription_key, instance_hash) DO NOTHING`
+
 func (t *pgIngest) InstanceKeys(ctx context.Context, insts []usage.NewInstance) ([]int64, error) {
 	subs := make([]int64, len(insts))
 	hashes := make([][]byte, len(insts))
@@ -247,9 +272,7 @@ func (t *pgIngest) InstanceKeys(ctx context.Context, insts []usage.NewInstance) 
 	for i, in := range insts {
 		subs[i], hashes[i], data[i] = in.SubscriptionKey, in.Hash[:], in.Data
 	}
-	if _, err := t.tx.Exec(ctx, `INSERT INTO usage_instances (subscription_key, instance_hash, instance_data)
-		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[]) ORDER BY 1, 2
-		ON CONFLICT (subscription_key, instance_hash) DO NOTHING`, subs, hashes, data); err != nil {
+	if _, err := t.tx.Exec(ctx, insertInstances, subs, hashes, data); err != nil {
 		return nil, err
 	}
 	rows, err := t.tx.Query(ctx, `SELECT i.ord, u.instance_key FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS i(sub, hash, ord)

@@ -20,6 +20,10 @@ type Config struct {
 	// SettleMargin is how long after its end a reported window becomes
 	// readable: every record reported inside it has committed by then.
 	SettleMargin time.Duration
+	// Committers is how many ingest transactions may run at once. One
+	// suits a single-writer store (SQLite); a store whose transactions run
+	// concurrently (PostgreSQL) can use more. Default 1.
+	Committers int
 }
 
 // DefaultConfig is the configuration used when a field is zero.
@@ -77,7 +81,18 @@ func NewService(store Store, clock billing.Clock, log *slog.Logger, cfg Config) 
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
-	go s.commitLoop()
+	if cfg.Committers <= 0 {
+		cfg.Committers = 1
+	}
+	s.cfg.Committers = cfg.Committers
+	var wg sync.WaitGroup
+	for range cfg.Committers {
+		wg.Go(s.commitLoop)
+	}
+	go func() {
+		wg.Wait()
+		close(s.stopped)
+	}()
 	return s
 }
 
@@ -337,7 +352,6 @@ func (c *keyCache) put(k string, v int64) {
 // load, one transaction carries many requests, which is what makes ingestion
 // fast on a single-writer store.
 func (s *Service) commitLoop() {
-	defer close(s.stopped)
 	for {
 		var first *pending
 		select {
@@ -406,32 +420,39 @@ func (s *Service) commitGroup(group []*pending) (map[instanceRef]int64, error) {
 	// A background context: a caller that goes away must not abort a
 	// transaction that carries other callers' records.
 	ctx := context.Background()
+	// The instances the group needs that this node has not seen.
+	var need []NewInstance
+	var needRefs []instanceRef
+	seen := make(map[instanceRef]bool)
+	s.instMu.RLock()
+	for _, p := range group {
+		for i := range p.recs {
+			r := &p.recs[i]
+			if r.Instance.Data == "" {
+				continue
+			}
+			ref := instanceRef{p.subKeys[i], r.Instance.Hash}
+			if _, ok := s.instances[ref]; ok || seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			need = append(need, NewInstance{SubscriptionKey: ref.sub, Hash: ref.hash, Data: r.Instance.Data})
+			needRefs = append(needRefs, ref)
+		}
+	}
+	s.instMu.RUnlock()
+	if c, ok := s.store.(InstanceCreator); ok && len(need) > 0 {
+		if err := c.CreateInstances(ctx, need); err != nil {
+			return nil, fmt.Errorf("create instances: %w", err)
+		}
+	}
 	var newInst map[instanceRef]int64
 	err := s.store.Ingest(ctx, func(tx IngestTx) error {
 		reportedAt := s.clock().UTC().Truncate(time.Microsecond)
 		newInst = make(map[instanceRef]int64)
 
-		// Resolve instances, creating the new ones.
-		var need []NewInstance
-		var needRefs []instanceRef
-		seen := make(map[instanceRef]bool)
-		s.instMu.RLock()
-		for _, p := range group {
-			for i := range p.recs {
-				r := &p.recs[i]
-				if r.Instance.Data == "" {
-					continue
-				}
-				ref := instanceRef{p.subKeys[i], r.Instance.Hash}
-				if _, ok := s.instances[ref]; ok || seen[ref] {
-					continue
-				}
-				seen[ref] = true
-				need = append(need, NewInstance{SubscriptionKey: ref.sub, Hash: ref.hash, Data: r.Instance.Data})
-				needRefs = append(needRefs, ref)
-			}
-		}
-		s.instMu.RUnlock()
+		// Resolve instances, creating the new ones (already created, on a
+		// store with concurrent transactions).
 		if len(need) > 0 {
 			keys, err := tx.InstanceKeys(ctx, need)
 			if err != nil {

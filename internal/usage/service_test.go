@@ -49,11 +49,16 @@ type env struct {
 
 func newEnv(t *testing.T, b reckontest.Backend) *env {
 	t.Helper()
+	return newEnvWith(t, b, usage.Config{SettleMargin: settle})
+}
+
+func newEnvWith(t *testing.T, b reckontest.Backend, cfg usage.Config) *env {
+	t.Helper()
 	db := reckontest.OpenStore(t, b)
 	clock := reckontest.NewClock(start)
 	e := &env{
 		t: t, ctx: context.Background(), clock: clock,
-		svc:  usage.NewService(db, clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), usage.Config{SettleMargin: settle}),
+		svc:  usage.NewService(db, clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg),
 		subs: account.NewService(db, clock.Now),
 		cat:  catalog.NewService(db, clock.Now),
 	}
@@ -321,12 +326,22 @@ func TestIngestDuplicatesWithinBatch(t *testing.T) {
 	})
 }
 
-// TestIngestConcurrent sends overlapping requests from several goroutines.
-// Every id is accepted exactly once, and the totals count each once.
+// TestIngestConcurrent sends overlapping requests from several goroutines,
+// committed by one transaction at a time or by four at once. Every id is
+// accepted exactly once, and the totals count each once.
 func TestIngestConcurrent(t *testing.T) {
 	t.Parallel()
+	for _, committers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("committers=%d", committers), func(t *testing.T) {
+			t.Parallel()
+			testIngestConcurrent(t, committers)
+		})
+	}
+}
+
+func testIngestConcurrent(t *testing.T, committers int) {
 	reckontest.ForEachBackend(t, func(t *testing.T, b reckontest.Backend) {
-		e := newEnv(t, b)
+		e := newEnvWith(t, b, usage.Config{SettleMargin: settle, Committers: committers})
 		const pool, workers, requests, perRequest = 150, 6, 4, 40
 		mk := func(i int) usage.RecordInput {
 			r := rec(fmt.Sprintf("c-%03d", i), []string{meterA, meterB, meterC}[i%3], fmt.Sprintf("0.%03d", i+1),

@@ -28,6 +28,16 @@ type Store interface {
 	MetersByKey(ctx context.Context, keys []int64) (map[int64]catalog.Meter, error)
 }
 
+// InstanceCreator is implemented by a store whose ingest transactions run
+// concurrently (PostgreSQL): the instances a group needs are created before
+// its transaction, in short transactions of their own, so that concurrent
+// ingest transactions (on one node or several) never wait for each other's
+// uncommitted new instances. An instance is a dictionary entry: creating it
+// without records is harmless.
+type InstanceCreator interface {
+	CreateInstances(ctx context.Context, instances []NewInstance) error
+}
+
 // IngestTx is a write transaction of the ingest path.
 type IngestTx interface {
 	// InstanceKeys returns the key of each instance, creating the ones
