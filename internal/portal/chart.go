@@ -127,11 +127,14 @@ func niceStep(span float64, ticks int) float64 {
 	return 10 * mag
 }
 
-// SVG draws the chart.
+// SVG draws the chart. It scales to its container's width (viewBox): on a
+// phone the whole range fits without scrolling, with bars thinner and the
+// style sheet showing fewer, larger tick labels (class "x-alt" marks the
+// labels a narrow screen hides; y labels move inside the plot there).
 func (c *stackedBars) SVG() template.HTML {
 	const (
-		width, height            = 960.0, 320.0
-		left, right, top, bottom = 72.0, 12.0, 14.0, 34.0
+		width, height            = 960.0, 340.0
+		left, right, top, bottom = 72.0, 12.0, 30.0, 40.0
 	)
 	order, as := c.series()
 	class := map[string]string{}
@@ -178,30 +181,47 @@ func (c *stackedBars) SVG() template.HTML {
 	fmt.Fprintf(&b, `<svg id="%s" class="chart" role="img" aria-label="%s" viewBox="0 0 %g %g" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">`,
 		html.EscapeString(c.ID), html.EscapeString(c.Label), width, height)
 	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(c.Label))
-	// Grid and y ticks.
-	b.WriteString(`<g class="axis y-axis">`)
+	// Grid lines first; their labels are drawn last, over the bars (a
+	// narrow screen shows them inside the plot).
+	var yLabels strings.Builder
+	yLabels.WriteString(`<g class="axis y-axis">`)
+	b.WriteString(`<g class="axis grid-lines">`)
 	for v := lo; v <= hi+step/2; v += step {
 		yy := y(v)
 		label := c.Loc.amount(c.Currency, decimalOf(v))
+		cls := "tick y-tick"
+		if v+step > hi+step/2 {
+			cls += " y-top" // the only one a narrow screen shows, above the top line
+		}
 		fmt.Fprintf(&b, `<line class="grid" x1="%g" x2="%g" y1="%.1f" y2="%.1f"/>`, left, width-right, yy, yy)
-		fmt.Fprintf(&b, `<text class="tick" x="%g" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`, left-6, yy, html.EscapeString(label))
+		fmt.Fprintf(&yLabels, `<text class="%s" x="%g" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`, cls, left-6, yy, html.EscapeString(label))
 	}
 	b.WriteString(`</g>`)
+	yLabels.WriteString(`</g>`)
 	n := len(c.Days)
 	if n == 0 {
+		b.WriteString(yLabels.String())
 		b.WriteString(`</svg>`)
 		return template.HTML(b.String())
 	}
 	slot := plotW / float64(n)
 	barW := math.Max(1, slot*0.72)
-	every := int(math.Ceil(float64(n) / 8))
+	// About 8 day labels, counted back from the last day so that the latest
+	// is always labelled; every other one is hidden on narrow screens.
+	every := max(1, int(math.Ceil(float64(n)/8)))
 	b.WriteString(`<g class="axis x-axis">`)
-	for i, d := range c.Days {
-		if i%every != 0 {
-			continue
-		}
+	for k, i := 0, n-1; i >= 0; k, i = k+1, i-every {
 		x := left + slot*float64(i) + slot/2
-		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%g" text-anchor="middle">%s</text>`, x, height-bottom+18, html.EscapeString(c.Loc.shortDay(d)))
+		anchor := "middle"
+		if i == n-1 && slot/2 < 30 {
+			anchor = "end"
+			x = left + slot*float64(i+1)
+		}
+		cls := "tick x-tick"
+		if k%2 == 1 {
+			cls += " x-alt"
+		}
+		fmt.Fprintf(&b, `<text class="%s" x="%.1f" y="%g" text-anchor="%s">%s</text>`, cls, x, height-12, anchor, html.EscapeString(c.Loc.shortDay(c.Days[i])))
 	}
 	fmt.Fprintf(&b, `<line class="zero" x1="%g" x2="%g" y1="%.1f" y2="%.1f"/>`, left, width-right, y(0), y(0))
 	b.WriteString(`</g><g class="bars">`)
@@ -225,7 +245,9 @@ func (c *stackedBars) SVG() template.HTML {
 				html.EscapeString(c.Loc.date(d)), html.EscapeString(s.series), html.EscapeString(c.Loc.amount(c.Currency, s.cost)))
 		}
 	}
-	b.WriteString(`</g></svg>`)
+	b.WriteString(`</g>`)
+	b.WriteString(yLabels.String())
+	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 

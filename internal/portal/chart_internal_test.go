@@ -138,4 +138,69 @@ func TestLocale(t *testing.T) {
 	if got := (locale{tag: "de-DE"}).number(mustDec(t, "1234.5")); got != "1.234,5" {
 		t.Errorf("de-DE number %q", got)
 	}
+	// Rate card prices: exact, with the symbol where the locale puts it.
+	for _, c := range []struct{ tag, cur, price, want string }{
+		{"en-US", "USD", "0.382", "$0.382"},
+		{"en-US", "USD", "0.1", "$0.10"},
+		{"en-US", "USD", "1234.000016", "$1,234.000016"},
+		{"en-US", "USD", "-0.5", "-$0.50"},
+		{"de-DE", "EUR", "0.000016", "0,000016\u00a0€"},
+		{"de-DE", "EUR", "1234.5", "1.234,50\u00a0€"},
+		{"ja-JP", "JPY", "12", "￥12"},
+	} {
+		if got := (locale{tag: c.tag}).priceSym(c.cur, mustDec(t, c.price)); got != c.want {
+			t.Errorf("%s price %s %s: %q, want %q", c.tag, c.price, c.cur, got, c.want)
+		}
+	}
+	// Counts are grouped for the locale.
+	for _, c := range []struct {
+		tag  string
+		n    int
+		want string
+	}{{"en-US", 48852, "48,852"}, {"de-DE", 48852, "48.852"}, {"en-US", 7, "7"}, {"en-US", 1234567, "1,234,567"}} {
+		if got := (locale{tag: c.tag}).count(c.n); got != c.want {
+			t.Errorf("%s count %d: %q, want %q", c.tag, c.n, got, c.want)
+		}
+	}
+}
+
+// TestChartFitsPhones checks the hooks the phone style sheet uses: the
+// chart scales (viewBox, no fixed width), the last day is always labelled,
+// every other day label is marked to hide on narrow screens, and exactly
+// one y label (the top line's) is marked to stay.
+func TestChartFitsPhones(t *testing.T) {
+	day0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	for _, days := range []int{30, 90} {
+		c := newStackedBars("c", "Test chart", "USD", locale{tag: "en-US"}, day0, days)
+		for i := range days {
+			c.add(day0.AddDate(0, 0, i), "Compute", mustDec(t, "10"))
+		}
+		svg := string(c.SVG())
+		if !strings.Contains(svg, `viewBox="0 0 `) || strings.Contains(svg, `<svg id="c" width=`) {
+			t.Errorf("%d days: the chart does not scale: %.200s", days, svg)
+		}
+		last := c.Loc.shortDay(day0.AddDate(0, 0, days-1))
+		xs := regexp.MustCompile(`<text class="tick x-tick( x-alt)?"[^>]*>([^<]*)</text>`).FindAllStringSubmatch(svg, -1)
+		if len(xs) < 4 || len(xs) > 9 {
+			t.Fatalf("%d days: %d day labels, want 4 to 9", days, len(xs))
+		}
+		if xs[0][2] != last || xs[0][1] != "" {
+			t.Errorf("%d days: first label drawn %q (%q), want the last day %q, always shown", days, xs[0][2], xs[0][1], last)
+		}
+		shown := 0
+		for _, x := range xs {
+			if x[1] == "" {
+				shown++
+			}
+		}
+		if shown > 5 || shown < 2 {
+			t.Errorf("%d days: %d day labels on a phone, want 2 to 5", days, shown)
+		}
+		if n := strings.Count(svg, `y-tick y-top"`); n != 1 {
+			t.Errorf("%d days: %d top y labels, want 1", days, n)
+		}
+		if n := len(rectRE.FindAllString(svg, -1)); n != days {
+			t.Errorf("%d days: %d bars", days, n)
+		}
+	}
 }

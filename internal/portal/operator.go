@@ -3,7 +3,6 @@ package portal
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,9 @@ type operatorSummaryData struct {
 
 type ingestRate struct {
 	LastMinute, LastHour string
+	PerMinute            int    // accepted records in the last minute
+	PerMinuteText        string // PerMinute for the locale: "48,852"
+	RequestsText         string // Requests for the locale
 	Accepted, Duplicates int
 	Rejected, Failed     int
 	Requests             int
@@ -27,8 +29,10 @@ type ingestRate struct {
 
 func (p *Portal) ingestRate(rc *reqCtx) ingestRate {
 	rec := p.deps.Usage.Recent()
-	r := ingestRate{LastMinute: strconv.Itoa(rec.LastMinute.Accepted) + " records/min",
-		LastHour: strconv.Itoa(rec.LastHour.Accepted) + " records in the last hour",
+	loc := rc.loc
+	r := ingestRate{LastMinute: loc.count(rec.LastMinute.Accepted) + " records/min",
+		LastHour:  loc.count(rec.LastHour.Accepted) + " records in the last hour",
+		PerMinute: rec.LastMinute.Accepted, PerMinuteText: loc.count(rec.LastMinute.Accepted), RequestsText: loc.count(rec.LastHour.Requests),
 		Accepted: rec.LastHour.Accepted, Duplicates: rec.LastHour.Duplicates, Rejected: rec.LastHour.Rejected,
 		Failed: rec.LastHour.Failed, Requests: rec.LastHour.Requests, LastCommit: "none since this node started"}
 	if !rec.LastCommit.IsZero() {

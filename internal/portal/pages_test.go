@@ -497,7 +497,7 @@ func TestPages(t *testing.T) {
 			if !strings.Contains(recent, `data-record="portal-good-1"`) || strings.Contains(recent, "portal-bad-1") || !strings.Contains(recent, ">2.5<") {
 				t.Errorf("the accepted record is not (alone) among the recent records")
 			}
-			if got := attr(t, ing, `id="ingest-rate"`, "data-per-minute"); !strings.HasPrefix(got, "1 ") {
+			if got := attr(t, ing, `id="ingest-rate"`, "data-per-minute"); got != "1" {
 				t.Errorf("ingest rate %q; want 1 record this minute", got)
 			}
 			ops.page("/portal/operator")

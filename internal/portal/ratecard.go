@@ -24,6 +24,7 @@ type meterRow struct {
 
 type sortLink struct {
 	Label, Href, Aria string
+	Note              string // shown after the label, e.g. the currency
 	Active            bool
 	Dir               string
 }
@@ -111,7 +112,7 @@ func (p *Portal) rateCardPage(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		row := meterRow{ID: m.MeterID, Name: m.MeterName, Category: m.MeterCategory, SubCategory: m.MeterSubCategory, Region: m.MeterRegion,
 			Unit: m.Unit, Status: m.MeterStatus, Included: loc.number(m.IncludedQuantity), Effective: loc.date(m.EffectiveDate)}
 		for _, t := range m.MeterRates {
-			row.Tiers = append(row.Tiers, tierText{From: loc.number(t.Min), Price: loc.price(view.Currency, t.Price)})
+			row.Tiers = append(row.Tiers, tierText{From: loc.number(t.Min), Price: loc.priceSym(view.Currency, t.Price)})
 		}
 		if len(m.MeterRates) > 0 {
 			row.Price = m.MeterRates[0].Price.String()
@@ -130,6 +131,9 @@ func (p *Portal) rateCardPage(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		v.Set("sort", h.key)
 		v.Set("dir", nd)
 		l := sortLink{Label: h.label, Href: "?" + v.Encode(), Active: sortBy == h.key, Aria: "Sort by " + strings.ToLower(h.label) + ", " + nd + "ending"}
+		if h.key == "price" && view.Currency != "" {
+			l.Note = "(" + view.Currency + ")"
+		}
 		if l.Active {
 			l.Dir = map[string]string{"asc": "ascending", "desc": "descending"}[dir]
 		}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -220,6 +221,32 @@ func (l locale) number(d money.Decimal) string { return l.format("USD").Number(d
 
 // price renders a unit price exactly, with at least the currency's minor digits.
 func (l locale) price(cur string, d money.Decimal) string { return l.format(cur).Price(d) }
+
+// priceSym renders a unit price exactly (as price) with the currency's
+// symbol where the locale writes it for amounts: "$0.382", "0,382 €".
+func (l locale) priceSym(cur string, d money.Decimal) string {
+	f := l.format(cur)
+	zero := f.Amount(money.Zero)
+	plain := f.Price(money.Zero)
+	pre, post, ok := strings.Cut(zero, plain)
+	if !ok {
+		return f.Price(d) + "\u00a0" + cur
+	}
+	p := f.Price(d)
+	if rest, neg := strings.CutPrefix(p, "-"); neg {
+		return "-" + pre + rest + post
+	}
+	return pre + p + post
+}
+
+// count renders a whole number with the locale's grouping: "48,852".
+func (l locale) count(n int) string {
+	d, err := money.ParseDecimal(strconv.Itoa(n))
+	if err != nil {
+		return strconv.Itoa(n)
+	}
+	return l.number(d)
+}
 
 var monthsEN = []string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
 
