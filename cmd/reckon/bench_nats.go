@@ -22,6 +22,7 @@ func runBenchNats(ctx context.Context, env environment, args []string) error {
 	meters := fs.Int("meters", d.Meters, "meters the records use")
 	instances := fs.Int("instances", d.InstancesPerSubscription, "resources (instances) per subscription")
 	workers := fs.Int("workers", d.Workers, "consumer workers (batches in flight)")
+	nodes := fs.Int("nodes", 1, "Reckon nodes consuming the stream together (more than one needs --db postgres://…)")
 	fetch := fs.Int("fetch", d.FetchMessages, "most messages per fetched batch")
 	baselineTx := fs.Int("baseline-tx", d.BaselineTxRecords, "records per transaction of the raw baseline")
 	noBaseline := fs.Bool("no-baseline", false, "skip the raw baseline")
@@ -48,6 +49,7 @@ func runBenchNats(ctx context.Context, env environment, args []string) error {
 	apply("meters", &c.Meters, *meters)
 	apply("instances", &c.InstancesPerSubscription, *instances)
 	apply("workers", &c.Workers, *workers)
+	c.Nodes = *nodes
 	apply("fetch", &c.FetchMessages, *fetch)
 	apply("baseline-tx", &c.BaselineTxRecords, *baselineTx)
 	c.NATSURL = *natsURL

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reckon-billing/reckon/internal/natsingest"
+	"github.com/reckon-billing/reckon/internal/store"
 	"github.com/reckon-billing/reckon/internal/usage"
 )
 
@@ -40,6 +41,10 @@ type NATSConfig struct {
 	// Workers and FetchMessages configure the consumer (natsingest.Config).
 	Workers       int
 	FetchMessages int
+	// Nodes is how many Reckon nodes consume the stream together (one
+	// durable consumer shared, each node its own store connections and
+	// usage service); more than one needs PostgreSQL.
+	Nodes int
 	// BaselineTxRecords is the records per transaction of the baseline.
 	BaselineTxRecords int
 	SkipBaseline      bool
@@ -82,6 +87,7 @@ type NATSResult struct {
 	Instances     int     `json:"instances"`
 	Workers       int     `json:"workers"`
 	FetchMessages int     `json:"fetchMessages"`
+	Nodes         int     `json:"nodes"`
 	// PrepareSeconds is the untimed generation and encoding of the messages.
 	PrepareSeconds float64         `json:"prepareSeconds"`
 	Publish        NATSPublish     `json:"publish"`
@@ -118,6 +124,8 @@ func (c *NATSConfig) check() error {
 		return errors.New("bench: --records, --batch, --subscriptions, --meters, --instances, --workers and --fetch must be positive")
 	case c.BaselineTxRecords <= 0 && !c.SkipBaseline:
 		return errors.New("bench: --baseline-tx must be positive")
+	case c.Nodes > 1 && c.Store.PostgresDSN == "":
+		return errors.New("bench: several --nodes need PostgreSQL (--db)")
 	}
 	return c.Store.check()
 }
@@ -228,57 +236,114 @@ func RunNATS(ctx context.Context, c NATSConfig) (*NATSResult, error) {
 	progressf(c.Progress, "nats: published at %.0f records/s (%.1f s)", res.Publish.RecordsPerSec, p)
 
 	progressf(c.Progress, "nats: consuming into the %s store (%d workers, up to %d messages per batch)", res.Backend, c.Workers, c.FetchMessages)
-	svc := usage.NewService(bs.DB, time.Now, log, usage.Config{})
+	nodes := max(c.Nodes, 1)
+	res.Nodes = nodes
+	// Each node: its own store connections (but the first's, the benchmark's
+	// own) and usage service, committing as "reckon serve" does.
+	committers := 1
+	if res.Backend == "postgres" {
+		committers = 4
+	}
+	var svcs []*usage.Service
+	var dbs []*store.DB
+	closeNodes := func() {
+		for _, s := range svcs {
+			s.Close()
+		}
+		for _, db := range dbs {
+			db.Close()
+		}
+	}
+	for i := range nodes {
+		db := bs.DB
+		if i > 0 {
+			if db, err = store.Open(ctx, bs.dsn, "", store.Options{}); err != nil {
+				closeNodes()
+				return nil, err
+			}
+			dbs = append(dbs, db)
+		}
+		svcs = append(svcs, usage.NewService(db, time.Now, log, usage.Config{Committers: committers}))
+	}
 	runtime.GC()
 	var stopProfile func()
 	if c.ConsumeCPUProfile != "" {
 		f, err := os.Create(c.ConsumeCPUProfile)
 		if err != nil {
-			svc.Close()
+			closeNodes()
 			return nil, err
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
 			f.Close()
-			svc.Close()
+			closeNodes()
 			return nil, err
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		res.Consume.ProfileWritten = c.ConsumeCPUProfile
 	}
 	start = time.Now()
-	cons, err := natsingest.Start(ctx, natsingest.Config{URL: c.NATSURL, Stream: streamName, Subject: subjects,
-		Durable: "reckon-bench", DeadLetterSubject: "reckon.bench." + tag + ".rejected", Workers: c.Workers,
-		FetchMessages: c.FetchMessages, Log: log}, svc)
-	if err != nil {
-		if stopProfile != nil {
-			stopProfile()
+	var consumers []*natsingest.Consumer
+	stopAll := func() {
+		for _, cons := range consumers {
+			cons.Stop()
 		}
-		svc.Close()
-		return nil, err
+		closeNodes()
+	}
+	for _, svc := range svcs {
+		cons, err := natsingest.Start(ctx, natsingest.Config{URL: c.NATSURL, Stream: streamName, Subject: subjects,
+			Durable: "reckon-bench", DeadLetterSubject: "reckon.bench." + tag + ".rejected", Workers: c.Workers,
+			FetchMessages: c.FetchMessages, Log: log}, svc)
+		if err != nil {
+			if stopProfile != nil {
+				stopProfile()
+			}
+			stopAll()
+			return nil, err
+		}
+		consumers = append(consumers, cons)
+	}
+	stats := func() natsingest.Stats {
+		var t natsingest.Stats
+		for _, cons := range consumers {
+			s := cons.Stats()
+			t.Batches += s.Batches
+			t.Messages += s.Messages
+			t.Records += s.Records
+			t.Accepted += s.Accepted
+			t.Duplicates += s.Duplicates
+			t.Rejected += s.Rejected
+			t.DeadLetters += s.DeadLetters
+			t.Malformed += s.Malformed
+			t.CommitFailures += s.CommitFailures
+			t.Skipped += s.Skipped
+			t.FetchSeconds += s.FetchSeconds
+			t.DecodeSeconds += s.DecodeSeconds
+			t.CommitSeconds += s.CommitSeconds
+		}
+		return t
 	}
 	deadline := time.Now().Add(30 * time.Minute)
 	for {
-		s := cons.Stats()
+		s := stats()
 		if s.Messages >= int64(res.Messages) {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			cons.Stop()
-			svc.Close()
-			return nil, fmt.Errorf("bench: the consumer acknowledged %d of %d messages", s.Messages, res.Messages)
+			stopAll()
+			return nil, fmt.Errorf("bench: the consumers acknowledged %d of %d messages", s.Messages, res.Messages)
 		}
-		time.Sleep(2 * time.Millisecond) // polling the consumer's totals: the end of the timed part
+		time.Sleep(2 * time.Millisecond) // polling the consumers' totals: the end of the timed part
 	}
 	d := time.Since(start).Seconds()
 	if stopProfile != nil {
 		stopProfile()
 	}
-	cons.Stop()
-	svc.Close()
+	stopAll()
+	consumeStats := stats()
 	res.Consume.Seconds = d
 	res.Consume.RecordsPerSec = float64(c.Records) / d
 	res.Consume.MiBPerSec = float64(size) / (1 << 20) / d
-	res.Consume.Stats = cons.Stats()
+	res.Consume.Stats = consumeStats
 	if res.Consume.Stored, err = countStored(ctx, bs.dsn); err != nil {
 		return nil, err
 	}
@@ -328,7 +393,8 @@ func WriteNATS(w io.Writer, r *NATSResult) {
 		group(int64(r.Records)), group(int64(r.Subscriptions)), r.Meters, group(int64(r.Instances)))
 	fmt.Fprintf(w, "            %s NDJSON messages of %d records (%s), published before the consumer starts;\n",
 		group(int64(r.Messages)), r.Batch, mib(r.BodyBytes))
-	fmt.Fprintf(w, "            consumer: %d workers, up to %d messages per batch, one usage batch (group commit) per fetch\n\n", r.Workers, r.FetchMessages)
+	fmt.Fprintf(w, "            consumer: %d node(s) sharing one durable consumer, %d workers each, up to %d messages per batch, one usage batch (group commit) per fetch\n\n",
+		max(r.Nodes, 1), r.Workers, r.FetchMessages)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\trecords/s\ttime\tMiB/s\t\n", label(""))
 	fmt.Fprintf(tw, "%s\t%s\t%.2f s\t%.1f\t\n", label("publish  to JetStream (async)"), groupf(r.Publish.RecordsPerSec), r.Publish.Seconds, r.Publish.MiBPerSec)
