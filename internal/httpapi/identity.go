@@ -69,6 +69,10 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeOAuthError(w, &auth.OAuthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "The request body is larger than 64 KiB."})
+			return
+		}
 		writeOAuthError(w, &auth.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The body must be application/x-www-form-urlencoded."})
 		return
 	}

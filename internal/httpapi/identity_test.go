@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -246,5 +247,29 @@ func TestThrottling(t *testing.T) {
 	clock.Advance(20 * time.Minute) // a third of an hour: one read back
 	if resp, body := get(t, srv, path); resp.StatusCode != 200 || resp.Header.Get("x-ms-ratelimit-remaining-subscription-reads") != "0" {
 		t.Errorf("after 20 minutes: %d %q %s", resp.StatusCode, resp.Header.Get("x-ms-ratelimit-remaining-subscription-reads"), body)
+	}
+}
+
+// A token request body over 64 KiB is refused with 413, whether its length
+// is declared or it comes chunked (no length known in advance).
+func TestTokenBodyTooLarge(t *testing.T) {
+	srv := reckontest.Start(t, reckontest.Options{})
+	body := "grant_type=client_credentials&client_secret=" + strings.Repeat("x", 70<<10)
+	for _, chunked := range []bool{false, true} {
+		var r io.Reader = strings.NewReader(body)
+		if chunked {
+			r = io.MultiReader(r) // hides the length: the client sends it chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/adfs/oauth2/token", r)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(data), "invalid_request") {
+			t.Errorf("chunked %v: %d %s", chunked, resp.StatusCode, data)
+		}
 	}
 }

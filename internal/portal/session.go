@@ -276,6 +276,11 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, rc *reqCtx, err er
 			pe = &pageError{status: http.StatusBadRequest, id: "bad-request", title: "Bad request", msg: e.Message}
 		case errors.Is(err, context.Canceled):
 			return
+		case e != nil && e.Kind == billing.KindUnavailable, store.IsUnavailable(err):
+			p.log.Warn("portal: store unavailable", "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "5")
+			pe = &pageError{status: http.StatusServiceUnavailable, id: "unavailable", title: "Temporarily unavailable",
+				msg: "The service cannot answer right now. Try again in a few seconds."}
 		default:
 			p.log.Error("portal: page failed", "path", r.URL.Path, "err", err)
 			pe = &pageError{status: http.StatusInternalServerError, id: "server-error", title: "Something went wrong",
