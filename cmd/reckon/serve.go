@@ -411,7 +411,8 @@ func newLogger(env environment, format, level string) (*slog.Logger, error) {
 
 func printDemoHelp(env environment, base, certFile, readerToken string, sum demo.Summary) {
 	w := env.stdout
-	fmt.Fprintf(w, "\nReckon demo is running at %s\n\n", base)
+	fmt.Fprintf(w, "\nReckon demo is running at %s\n", base)
+	fmt.Fprintf(w, "The portal: %s/portal (sign in with either demo credential below: client id and secret)\n\n", base)
 	fmt.Fprintf(w, "Demo subscriptions:\n")
 	for _, s := range sum.Subscriptions {
 		fmt.Fprintf(w, "  %s  %s\n", s.SubscriptionID, s.DisplayName)
