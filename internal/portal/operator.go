@@ -21,10 +21,12 @@ type ingestRate struct {
 	PerMinute            int    // accepted records in the last minute
 	PerMinuteText        string // PerMinute for the locale: "48,852"
 	RequestsText         string // Requests for the locale
-	Accepted, Duplicates int
-	Rejected, Failed     int
-	Requests             int
-	LastCommit           string
+	// DuplicatesText, RejectedText and FailedText are the counts for the locale.
+	DuplicatesText, RejectedText, FailedText string
+	Accepted, Duplicates                     int
+	Rejected, Failed                         int
+	Requests                                 int
+	LastCommit                               string
 }
 
 func (p *Portal) ingestRate(rc *reqCtx) ingestRate {
@@ -34,7 +36,8 @@ func (p *Portal) ingestRate(rc *reqCtx) ingestRate {
 		LastHour:  loc.count(rec.LastHour.Accepted) + " records in the last hour",
 		PerMinute: rec.LastMinute.Accepted, PerMinuteText: loc.count(rec.LastMinute.Accepted), RequestsText: loc.count(rec.LastHour.Requests),
 		Accepted: rec.LastHour.Accepted, Duplicates: rec.LastHour.Duplicates, Rejected: rec.LastHour.Rejected,
-		Failed: rec.LastHour.Failed, Requests: rec.LastHour.Requests, LastCommit: "none since this node started"}
+		Failed: rec.LastHour.Failed, Requests: rec.LastHour.Requests, LastCommit: "none since this node started",
+		DuplicatesText: loc.count(rec.LastHour.Duplicates), RejectedText: loc.count(rec.LastHour.Rejected), FailedText: loc.count(rec.LastHour.Failed)}
 	if !rec.LastCommit.IsZero() {
 		r.LastCommit = rc.loc.dateTime(rec.LastCommit)
 	}
