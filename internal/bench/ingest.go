@@ -344,9 +344,16 @@ func countInstances(w *ingestWorkload) int {
 	return len(seen)
 }
 
-// postAll sends every body from clients goroutines and measures the wall
-// time from the first send to the last answer.
+// postAll sends every body to srv from clients goroutines and measures
+// the wall time from the first send to the last answer.
 func postAll(ctx context.Context, srv *server, bodies [][]byte, clients int) (IngestHTTP, error) {
+	return postSpread(ctx, []*server{srv}, bodies, clients)
+}
+
+// postSpread sends every body from clients goroutines, client k to
+// targets[k mod len(targets)], and measures the wall time from the first
+// send to the last answer.
+func postSpread(ctx context.Context, targets []*server, bodies [][]byte, clients int) (IngestHTTP, error) {
 	client := httpClient(clients)
 	defer client.CloseIdleConnections()
 	var (
@@ -361,7 +368,8 @@ func postAll(ctx context.Context, srv *server, bodies [][]byte, clients int) (In
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
-	for range clients {
+	for k := range clients {
+		srv := targets[k%len(targets)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -376,7 +384,7 @@ func postAll(ctx context.Context, srv *server, bodies [][]byte, clients int) (In
 				retries += tries
 				if err != nil {
 					if firstErr == nil {
-						firstErr = fmt.Errorf("bench: request %d: %w", i, err)
+						firstErr = fmt.Errorf("bench: request %d to %s: %w", i, srv.URL, err)
 					}
 					mu.Unlock()
 					cancel()

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,11 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
-
-	"github.com/reckon-billing/reckon/internal/usage"
 )
 
 // NodesConfig configures the scaling benchmark: HTTP ingestion into one
@@ -390,63 +386,6 @@ func fetchProfile(ctx context.Context, addr string, d time.Duration, path string
 		return err
 	}
 	return f.Close()
-}
-
-// postSpread sends every body from clients goroutines, client k to
-// targets[k mod len(targets)], and measures the wall time from the first
-// send to the last answer.
-func postSpread(ctx context.Context, targets []*server, bodies [][]byte, clients int) (IngestHTTP, error) {
-	client := httpClient(clients)
-	defer client.CloseIdleConnections()
-	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, len(bodies))
-		total    usage.Result
-		retries  int
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	start := time.Now()
-	for k := range clients {
-		srv := targets[k%len(targets)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(bodies) || ctx.Err() != nil {
-					return
-				}
-				r, d, tries, err := postOne(ctx, client, srv, bodies[i], &buf)
-				mu.Lock()
-				retries += tries
-				if err != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("bench: request %d to %s: %w", i, srv.URL, err)
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-				lat = append(lat, d)
-				total.Accepted += r.Accepted
-				total.Duplicates += r.Duplicates
-				total.Rejected = append(total.Rejected, r.Rejected...)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
-	if firstErr != nil {
-		return IngestHTTP{}, firstErr
-	}
-	return IngestHTTP{Seconds: wall.Seconds(), Latency: summarize(lat), Accepted: total.Accepted, Duplicates: total.Duplicates,
-		Rejected: len(total.Rejected), Retries: retries}, nil
 }
 
 // The process groups whose CPU time a run reports.
