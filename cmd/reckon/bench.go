@@ -92,18 +92,53 @@ func setFlags(fs *flag.FlagSet) map[string]bool {
 	return set
 }
 
+// sizeFlags are a benchmark's integer size flags, each bound to a field of
+// the configuration being built. Their defaults are the full benchmark's
+// values; under --small the configuration starts from the small sizes and
+// only the flags given explicitly apply.
+type sizeFlags struct {
+	fs    *flag.FlagSet
+	flags []sizeFlag
+}
+
+type sizeFlag struct {
+	name  string
+	value *int
+	field *int
+}
+
+// int registers flag name, whose default is *field's current value.
+func (s *sizeFlags) int(name, usage string, field *int) {
+	s.flags = append(s.flags, sizeFlag{name, s.fs.Int(name, *field, usage), field})
+}
+
+// apply sets the fields from the flags, after the flags were parsed. With
+// small, toSmall first replaces the configuration by the small one.
+func (s *sizeFlags) apply(small bool, toSmall func()) {
+	set := setFlags(s.fs)
+	if small {
+		toSmall()
+	}
+	for _, f := range s.flags {
+		if !small || set[f.name] {
+			*f.field = *f.value
+		}
+	}
+}
+
 func runBenchIngest(ctx context.Context, env environment, args []string) error {
 	fs := newFlagSet(env, "bench ingest")
 	var common benchCommon
 	common.register(fs)
-	d := bench.DefaultIngest()
-	records := fs.Int("records", d.Records, "records to send (N)")
-	clients := fs.Int("clients", d.Clients, "concurrent HTTP clients (C)")
-	batch := fs.Int("batch", d.Batch, "records per request body (B)")
-	subs := fs.Int("subscriptions", d.Subscriptions, "subscriptions the records belong to")
-	meters := fs.Int("meters", d.Meters, "meters the records use")
-	instances := fs.Int("instances", d.InstancesPerSubscription, "resources (instances) per subscription")
-	baselineTx := fs.Int("baseline-tx", d.BaselineTxRecords, "records per transaction of the raw baseline")
+	c := bench.DefaultIngest()
+	sizes := sizeFlags{fs: fs}
+	sizes.int("records", "records to send (N)", &c.Records)
+	sizes.int("clients", "concurrent HTTP clients (C)", &c.Clients)
+	sizes.int("batch", "records per request body (B)", &c.Batch)
+	sizes.int("subscriptions", "subscriptions the records belong to", &c.Subscriptions)
+	sizes.int("meters", "meters the records use", &c.Meters)
+	sizes.int("instances", "resources (instances) per subscription", &c.InstancesPerSubscription)
+	sizes.int("baseline-tx", "records per transaction of the raw baseline", &c.BaselineTxRecords)
 	noBaseline := fs.Bool("no-baseline", false, "skip the raw baseline")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
@@ -111,23 +146,7 @@ func runBenchIngest(ctx context.Context, env environment, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench ingest: unexpected argument %q", fs.Arg(0))
 	}
-	c := d
-	if common.small {
-		c = bench.SmallIngest()
-	}
-	set := setFlags(fs)
-	apply := func(name string, dst *int, v int) {
-		if set[name] || !common.small {
-			*dst = v
-		}
-	}
-	apply("records", &c.Records, *records)
-	apply("clients", &c.Clients, *clients)
-	apply("batch", &c.Batch, *batch)
-	apply("subscriptions", &c.Subscriptions, *subs)
-	apply("meters", &c.Meters, *meters)
-	apply("instances", &c.InstancesPerSubscription, *instances)
-	apply("baseline-tx", &c.BaselineTxRecords, *baselineTx)
+	sizes.apply(common.small, func() { c = bench.SmallIngest() })
 	c.SkipBaseline = *noBaseline
 	c.Store = common.spec()
 	if !common.quiet {
@@ -146,44 +165,27 @@ func runBenchAggregates(ctx context.Context, env environment, args []string) err
 	fs := newFlagSet(env, "bench aggregates")
 	var common benchCommon
 	common.register(fs)
-	d := bench.DefaultAggregates()
+	c := bench.DefaultAggregates()
 	reuse := fs.String("reuse", "", "keep the data set in this directory and reuse it in later runs of the same size")
-	records := fs.Int("records", d.Records, "records in the data set (N)")
-	subs := fs.Int("subscriptions", d.Subscriptions, "subscriptions (S)")
-	series := fs.Int("series", d.Series, "instance×meter series per subscription")
-	meters := fs.Int("meters", d.Meters, "meters")
-	loadBatch := fs.Int("load-batch", d.LoadBatch, "records per load transaction")
-	loadCache := fs.Int("load-cache-mib", d.LoadCacheMiB, "SQLite page cache while loading, in MiB")
-	firstPages := fs.Int("first-page-requests", d.FirstPageRequests, "first pages timed in (a), over different subscriptions")
-	pageSubs := fs.Int("page-subscriptions", d.PageSubscriptions, "subscriptions paged through in (b), per granularity")
-	clients := fs.Int("clients", d.Clients, "concurrent clients in (b) and (c)")
-	rssDuration := fs.Duration("rss-duration", d.RSSDuration, "how long (c) pages while sampling the RSS (0 skips it)")
+	sizes := sizeFlags{fs: fs}
+	sizes.int("records", "records in the data set (N)", &c.Records)
+	sizes.int("subscriptions", "subscriptions (S)", &c.Subscriptions)
+	sizes.int("series", "instance×meter series per subscription", &c.Series)
+	sizes.int("meters", "meters", &c.Meters)
+	sizes.int("load-batch", "records per load transaction", &c.LoadBatch)
+	sizes.int("load-cache-mib", "SQLite page cache while loading, in MiB", &c.LoadCacheMiB)
+	sizes.int("first-page-requests", "first pages timed in (a), over different subscriptions", &c.FirstPageRequests)
+	sizes.int("page-subscriptions", "subscriptions paged through in (b), per granularity", &c.PageSubscriptions)
+	sizes.int("clients", "concurrent clients in (b) and (c)", &c.Clients)
+	rssDuration := fs.Duration("rss-duration", c.RSSDuration, "how long (c) pages while sampling the RSS (0 skips it)")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench aggregates: unexpected argument %q", fs.Arg(0))
 	}
-	c := d
-	if common.small {
-		c = bench.SmallAggregates()
-	}
-	set := setFlags(fs)
-	apply := func(name string, dst *int, v int) {
-		if set[name] || !common.small {
-			*dst = v
-		}
-	}
-	apply("records", &c.Records, *records)
-	apply("subscriptions", &c.Subscriptions, *subs)
-	apply("series", &c.Series, *series)
-	apply("meters", &c.Meters, *meters)
-	apply("load-batch", &c.LoadBatch, *loadBatch)
-	apply("load-cache-mib", &c.LoadCacheMiB, *loadCache)
-	apply("first-page-requests", &c.FirstPageRequests, *firstPages)
-	apply("page-subscriptions", &c.PageSubscriptions, *pageSubs)
-	apply("clients", &c.Clients, *clients)
-	if set["rss-duration"] || !common.small {
+	sizes.apply(common.small, func() { c = bench.SmallAggregates() })
+	if setFlags(fs)["rss-duration"] || !common.small {
 		c.RSSDuration = *rssDuration
 	}
 	c.Reuse = *reuse
@@ -222,12 +224,13 @@ func runBenchNodes(ctx context.Context, env environment, args []string) error {
 	fs := newFlagSet(env, "bench nodes")
 	var common benchCommon
 	common.register(fs)
-	d := bench.DefaultIngest()
-	records := fs.Int("records", d.Records, "records to send (N)")
-	clients := fs.Int("clients", d.Clients, "concurrent HTTP clients (C), split evenly between the nodes")
-	batch := fs.Int("batch", d.Batch, "records per request body (B)")
-	subs := fs.Int("subscriptions", d.Subscriptions, "subscriptions the records belong to")
-	baselineTx := fs.Int("baseline-tx", d.BaselineTxRecords, "records per transaction of the raw baseline")
+	c := bench.DefaultIngest()
+	sizes := sizeFlags{fs: fs}
+	sizes.int("records", "records to send (N)", &c.Records)
+	sizes.int("clients", "concurrent HTTP clients (C), split evenly between the nodes", &c.Clients)
+	sizes.int("batch", "records per request body (B)", &c.Batch)
+	sizes.int("subscriptions", "subscriptions the records belong to", &c.Subscriptions)
+	sizes.int("baseline-tx", "records per transaction of the raw baseline", &c.BaselineTxRecords)
 	noBaseline := fs.Bool("no-baseline", false, "skip the raw baseline")
 	profiles := fs.String("profile-dir", "", "write a CPU profile of each node of the two-node run into this directory")
 	if err := parseFlags(fs, env, args); err != nil {
@@ -236,21 +239,7 @@ func runBenchNodes(ctx context.Context, env environment, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench nodes: unexpected argument %q", fs.Arg(0))
 	}
-	c := d
-	if common.small {
-		c = bench.SmallIngest()
-	}
-	set := setFlags(fs)
-	apply := func(name string, dst *int, v int) {
-		if set[name] || !common.small {
-			*dst = v
-		}
-	}
-	apply("records", &c.Records, *records)
-	apply("clients", &c.Clients, *clients)
-	apply("batch", &c.Batch, *batch)
-	apply("subscriptions", &c.Subscriptions, *subs)
-	apply("baseline-tx", &c.BaselineTxRecords, *baselineTx)
+	sizes.apply(common.small, func() { c = bench.SmallIngest() })
 	c.SkipBaseline = *noBaseline
 	c.Store = common.spec()
 	if !common.quiet {

@@ -14,17 +14,18 @@ func runBenchNats(ctx context.Context, env environment, args []string) error {
 	fs := newFlagSet(env, "bench nats")
 	var common benchCommon
 	common.register(fs)
-	d := bench.DefaultNATS()
-	natsURL := fs.String("nats", d.NATSURL, "NATS server with JetStream (e.g. started with: go tool nats-server -js -sd DIR)")
-	records := fs.Int("records", d.Records, "records to publish and consume (N)")
-	batch := fs.Int("batch", d.Batch, "records per NATS message")
-	subs := fs.Int("subscriptions", d.Subscriptions, "subscriptions the records belong to")
-	meters := fs.Int("meters", d.Meters, "meters the records use")
-	instances := fs.Int("instances", d.InstancesPerSubscription, "resources (instances) per subscription")
-	workers := fs.Int("workers", d.Workers, "consumer workers (batches in flight)")
+	c := bench.DefaultNATS()
+	natsURL := fs.String("nats", c.NATSURL, "NATS server with JetStream (e.g. started with: go tool nats-server -js -sd DIR)")
+	sizes := sizeFlags{fs: fs}
+	sizes.int("records", "records to publish and consume (N)", &c.Records)
+	sizes.int("batch", "records per NATS message", &c.Batch)
+	sizes.int("subscriptions", "subscriptions the records belong to", &c.Subscriptions)
+	sizes.int("meters", "meters the records use", &c.Meters)
+	sizes.int("instances", "resources (instances) per subscription", &c.InstancesPerSubscription)
+	sizes.int("workers", "consumer workers (batches in flight)", &c.Workers)
+	sizes.int("fetch", "most messages per fetched batch", &c.FetchMessages)
+	sizes.int("baseline-tx", "records per transaction of the raw baseline", &c.BaselineTxRecords)
 	nodes := fs.Int("nodes", 1, "Reckon nodes consuming the stream together (more than one needs --db postgres://…)")
-	fetch := fs.Int("fetch", d.FetchMessages, "most messages per fetched batch")
-	baselineTx := fs.Int("baseline-tx", d.BaselineTxRecords, "records per transaction of the raw baseline")
 	noBaseline := fs.Bool("no-baseline", false, "skip the raw baseline")
 	consumeProfile := fs.String("consume-cpuprofile", "", "write a CPU profile of the consume phase only to this file")
 	if err := parseFlags(fs, env, args); err != nil {
@@ -33,25 +34,8 @@ func runBenchNats(ctx context.Context, env environment, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench nats: unexpected argument %q", fs.Arg(0))
 	}
-	c := d
-	if common.small {
-		c = bench.SmallNATS()
-	}
-	set := setFlags(fs)
-	apply := func(name string, dst *int, v int) {
-		if set[name] || !common.small {
-			*dst = v
-		}
-	}
-	apply("records", &c.Records, *records)
-	apply("batch", &c.Batch, *batch)
-	apply("subscriptions", &c.Subscriptions, *subs)
-	apply("meters", &c.Meters, *meters)
-	apply("instances", &c.InstancesPerSubscription, *instances)
-	apply("workers", &c.Workers, *workers)
+	sizes.apply(common.small, func() { c = bench.SmallNATS() })
 	c.Nodes = *nodes
-	apply("fetch", &c.FetchMessages, *fetch)
-	apply("baseline-tx", &c.BaselineTxRecords, *baselineTx)
 	c.NATSURL = *natsURL
 	c.SkipBaseline = *noBaseline
 	c.ConsumeCPUProfile = *consumeProfile
