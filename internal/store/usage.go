@@ -249,12 +249,7 @@ func (db *DB) CreateInstances(ctx context.Context, insts []usage.NewInstance) er
 	if db.dialect != Postgres || len(insts) == 0 {
 		return nil
 	}
-	subs := make([]int64, len(insts))
-	hashes := make([][]byte, len(insts))
-	data := make([]string, len(insts))
-	for i, in := range insts {
-		subs[i], hashes[i], data[i] = in.SubscriptionKey, in.Hash[:], in.Data
-	}
+	subs, hashes, data := instanceArrays(insts)
 	_, err := db.write.ExecContext(ctx, insertInstances, subs, hashes, data)
 	return err
 }
@@ -265,31 +260,65 @@ const insertInstances = `INSERT INTO usage_instances (subscription_key, instance
 		SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[]) ORDER BY 1, 2
 		ON CONFLICT (subscription_key, instance_hash) DO NOTHING`
 
+// InstanceKeys implements usage.IngestTx on PostgreSQL. The instances
+// usually exist already (usage creates them before the transaction through
+// DB.CreateInstances), so it reads first and inserts only those missing.
 func (t *pgIngest) InstanceKeys(ctx context.Context, insts []usage.NewInstance) ([]int64, error) {
-	subs := make([]int64, len(insts))
-	hashes := make([][]byte, len(insts))
-	data := make([]string, len(insts))
-	for i, in := range insts {
-		subs[i], hashes[i], data[i] = in.SubscriptionKey, in.Hash[:], in.Data
+	keys := make([]int64, len(insts))
+	if err := t.readInstanceKeys(ctx, insts, keys); err != nil {
+		return nil, err
 	}
+	var missing []usage.NewInstance
+	var at []int
+	for i, k := range keys {
+		if k == 0 {
+			missing, at = append(missing, insts[i]), append(at, i)
+		}
+	}
+	if len(missing) == 0 {
+		return keys, nil
+	}
+	subs, hashes, data := instanceArrays(missing)
 	if _, err := t.tx.Exec(ctx, insertInstances, subs, hashes, data); err != nil {
 		return nil, err
 	}
+	found := make([]int64, len(missing))
+	if err := t.readInstanceKeys(ctx, missing, found); err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		keys[i] = found[j]
+	}
+	return keys, nil
+}
+
+// readInstanceKeys sets keys[i] to the key of insts[i] when it exists.
+func (t *pgIngest) readInstanceKeys(ctx context.Context, insts []usage.NewInstance, keys []int64) error {
+	subs, hashes, _ := instanceArrays(insts)
 	rows, err := t.tx.Query(ctx, `SELECT i.ord, u.instance_key FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS i(sub, hash, ord)
 		JOIN usage_instances u ON u.subscription_key = i.sub AND u.instance_hash = i.hash`, subs, hashes)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	keys := make([]int64, len(insts))
 	for rows.Next() {
 		var ord, k int64
 		if err := rows.Scan(&ord, &k); err != nil {
-			return nil, err
+			return err
 		}
 		keys[ord-1] = k
 	}
-	return keys, rows.Err()
+	return rows.Err()
+}
+
+// instanceArrays returns instances as the column arrays the statements take.
+func instanceArrays(insts []usage.NewInstance) (subs []int64, hashes [][]byte, data []string) {
+	subs, hashes, data = make([]int64, len(insts)), make([][]byte, len(insts)), make([]string, len(insts))
+	for i := range insts {
+		in := &insts[i]
+		subs[i], hashes[i], data[i] = in.SubscriptionKey, in.Hash[:], in.Data
+	}
+	return subs, hashes, data
 }
 
 func (t *pgIngest) InsertKeys(ctx context.Context, rows []usage.KeyRow) (map[[16]byte]int64, error) {
