@@ -170,10 +170,7 @@ func runServe(ctx context.Context, env environment, args []string) error {
 	cat := catalog.NewService(db, clock)
 	committers := c.committers
 	if committers <= 0 {
-		committers = 1
-		if db.Dialect() == store.Postgres {
-			committers = 4
-		}
+		committers = db.IngestCommitters()
 	}
 	log.Info("ingest", "committers", committers)
 	usageSvc := usage.NewService(db, clock, log, usage.Config{SettleMargin: c.settleMargin, Committers: committers})

@@ -375,7 +375,7 @@ func startServer(ctx context.Context, db *store.DB, log *slog.Logger, maxIngestB
 	s := &server{done: make(chan error, 1)}
 	s.Accounts = account.NewService(db, time.Now)
 	s.Catalog = catalog.NewService(db, time.Now)
-	s.Usage = usage.NewService(db, time.Now, log, usage.Config{})
+	s.Usage = usage.NewService(db, time.Now, log, usage.Config{Committers: db.IngestCommitters()}) // as serve
 	authSvc := auth.NewService(db, time.Now, auth.Config{Issuer: "https://reckon-bench.invalid/adfs"})
 	if s.AdminToken, s.IngestToken, err = benchPrincipals(ctx, authSvc); err != nil {
 		s.Usage.Close()

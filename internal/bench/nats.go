@@ -240,10 +240,7 @@ func RunNATS(ctx context.Context, c NATSConfig) (*NATSResult, error) {
 	res.Nodes = nodes
 	// Each node: its own store connections (but the first's, the benchmark's
 	// own) and usage service, committing as "reckon serve" does.
-	committers := 1
-	if res.Backend == "postgres" {
-		committers = 4
-	}
+	committers := bs.DB.IngestCommitters()
 	var svcs []*usage.Service
 	var dbs []*store.DB
 	closeNodes := func() {

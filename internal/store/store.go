@@ -193,6 +193,16 @@ func redactDSN(dsn string) string {
 // Dialect reports which SQL dialect the store speaks.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
+// IngestCommitters is how many ingest transactions are worth running at
+// once (usage.Config.Committers): one on SQLite, whose writer is single;
+// four on PostgreSQL, whose transactions run concurrently.
+func (db *DB) IngestCommitters() int {
+	if db.dialect == Postgres {
+		return 4
+	}
+	return 1
+}
+
 // String describes the store without secrets.
 func (db *DB) String() string { return db.desc }
 
